@@ -38,9 +38,7 @@ class InvalidInput(FlywheelError):
 
     status_code = 422
 
-    def __init__(
-        self, message: str, *, field: str | None = None, allowed: Any = None, hint: str | None = None
-    ) -> None:
+    def __init__(self, message: str, *, field: str | None = None, allowed: Any = None, hint: str | None = None) -> None:
         self.field = field
         self.allowed = allowed
         text = f"{field}: {message}" if field else message
@@ -53,9 +51,7 @@ class InvalidInput(FlywheelError):
         if self.field is not None:
             body["field"] = self.field
         if self.allowed is not None:
-            body["allowed"] = self.allowed if isinstance(self.allowed, list | str | int | float) else str(
-                self.allowed
-            )
+            body["allowed"] = self.allowed if isinstance(self.allowed, list | str | int | float) else str(self.allowed)
         return body
 
 

@@ -1,0 +1,1 @@
+"""Jobs: one execution of a template that produces one iteration."""

@@ -1,0 +1,49 @@
+"""The one settings object. Every path and URL comes from here (env vars `FLYWHEEL_*`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Flywheel's settings, read from `FLYWHEEL_*` environment variables.
+
+    A new user needs none of them: everything lives in `./.flywheel/` of the working directory.
+
+    Example:
+        >>> Settings(home=Path("/tmp/fw")).resolved_database_url()
+        'sqlite:////tmp/fw/flywheel.db'
+    """
+
+    model_config = SettingsConfigDict(env_prefix="FLYWHEEL_", extra="ignore")
+
+    home: Path = Field(Path(".flywheel"), description="Folder for the database, blobs and datasets.")
+    database_url: str | None = Field(None, description="SQLAlchemy URL; default SQLite in `home`.")
+    blob_dir: Path | None = Field(None, description="Content-addressed blob store; default `home/blobs`.")
+    dataset_dir: Path | None = Field(None, description="Where dataset folders live; default `home/datasets`.")
+    api_key: str | None = Field(None, description="The CLI's identity; default the key saved by `user create`.")
+
+    def resolved_database_url(self) -> str:
+        """The database URL, defaulting to SQLite inside `home`."""
+        return self.database_url or f"sqlite:///{self.home.absolute()}/flywheel.db"
+
+    def resolved_blob_dir(self) -> Path:
+        """The blob store folder."""
+        return (self.blob_dir or self.home / "blobs").absolute()
+
+    def resolved_dataset_dir(self) -> Path:
+        """The folder that holds dataset folders."""
+        return (self.dataset_dir or self.home / "datasets").absolute()
+
+    @property
+    def credentials_path(self) -> Path:
+        """Where `flywheel user create` saves the CLI's API key."""
+        return self.home.absolute() / "credentials"
+
+
+def get_settings() -> Settings:
+    """The current settings, read from the environment now (cheap; tests change the environment)."""
+    return Settings()
