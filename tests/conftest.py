@@ -19,7 +19,7 @@ from flywheel.store.engine import dispose_engines, get_engine, make_engine
 from flywheel.store.migrate import upgrade
 
 PG_URL = os.environ.get("FLYWHEEL_TEST_POSTGRES_URL", "")
-PG_TEMPLATE = "flywheel_template"
+PG_TEMPLATE = f"flywheel_template_{uuid.uuid4().hex[:8]}"  # one per test session: sessions may overlap
 
 
 @pytest.fixture(scope="session")
@@ -39,13 +39,14 @@ def _pg_admin() -> Iterator[str]:
         pytest.skip("PostgreSQL is not available (run `make test`, which starts it); PostgreSQL half skipped")
     admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        conn.execute(text(f"DROP DATABASE IF EXISTS {PG_TEMPLATE}"))
         conn.execute(text(f"CREATE DATABASE {PG_TEMPLATE}"))
     template = make_engine(PG_URL.rsplit("/", 1)[0] + f"/{PG_TEMPLATE}")
     upgrade(template)
     template.dispose()
-    admin.dispose()
     yield PG_URL
+    with admin.connect() as conn:
+        conn.execute(text(f"DROP DATABASE IF EXISTS {PG_TEMPLATE} WITH (FORCE)"))
+    admin.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
