@@ -12,6 +12,8 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet -e '.[dev]'
+	# The Reachy Mini MuJoCo model ships inside this wheel; its runtime deps need system GStreamer.
+	$(BIN)/pip install --quiet --no-deps reachy-mini==1.12.0
 	touch $@
 
 venv: $(VENV)/.installed
