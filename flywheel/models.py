@@ -1,7 +1,7 @@
 """Imports every capability's ORM models so that `Base.metadata` knows every table."""
 
-from flywheel.datasets.models import Dataset
+from flywheel.datasets.models import Dataset, Episode
 from flywheel.jobs.models import Job
 from flywheel.platform.models import Asset, Experiment, Iteration, Project, Showcase, Template, User
 
-__all__ = ["Asset", "Dataset", "Experiment", "Iteration", "Job", "Project", "Showcase", "Template", "User"]
+__all__ = ["Asset", "Dataset", "Episode", "Experiment", "Iteration", "Job", "Project", "Showcase", "Template", "User"]
