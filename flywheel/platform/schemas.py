@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from typing import Any
 
@@ -24,6 +25,15 @@ class _Public(BaseModel):
 
 class _Input(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*")
+    @classmethod
+    def _storable(cls, value: Any) -> Any:
+        """Refuse what no database column can hold: NUL characters (PostgreSQL rejects them) and NaN/inf in JSON."""
+        problem = _unstorable(value)
+        if problem:
+            raise ValueError(problem)
+        return value
 
 
 # --- users -------------------------------------------------------------------------------------------
@@ -255,6 +265,20 @@ class Lineage(BaseModel):
 
     chain: list[LineageLink]
     produced_by: list[LineageLink]
+
+
+def _unstorable(value: Any) -> str | None:
+    """Why `value` (a string, or JSON-like lists and dicts of them) cannot be stored, or None."""
+    if isinstance(value, str):
+        return "must not contain NUL (\\x00) characters" if "\x00" in value else None
+    if isinstance(value, float):
+        return None if math.isfinite(value) else "numbers must be finite (no NaN or infinity)"
+    if isinstance(value, dict):
+        items: list[Any] = [*value.keys(), *value.values()]
+        return next((p for p in map(_unstorable, items) if p), None)
+    if isinstance(value, list | tuple):
+        return next((p for p in map(_unstorable, value) if p), None)
+    return None
 
 
 def _columns(obj: Any) -> dict[str, Any]:

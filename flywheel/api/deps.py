@@ -1,0 +1,54 @@
+"""What every route depends on: one database session per request, and the user its API key names.
+
+Example:
+    >>> from fastapi import APIRouter
+    >>> router = APIRouter()
+    >>> @router.get("/whoami")
+    ... def whoami(user: CurrentUser) -> str:
+    ...     return user.name
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
+
+from flywheel.platform import users
+from flywheel.platform.models import User
+from flywheel.store.engine import get_engine, session_scope
+
+
+def get_session() -> Iterator[Session]:
+    """One session per request: committed when the handler returns, rolled back if it raises.
+
+    The engine comes from the settings at request time, so `FLYWHEEL_DATABASE_URL` set by a test (or an
+    operator) is honoured without rebuilding the app. Committing here (before the answer is sent, see
+    `scope="function"` below) fires the after-commit hook that deletes blobs nothing references any more.
+    """
+    with session_scope(get_engine()) as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+"""The request's session; it commits before the response is sent, so a 2xx means the change is stored."""
+
+bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="APIKey",
+    description="Your Flywheel API key, shown once by `flywheel user create`: `Authorization: Bearer fw_…`.",
+)
+
+
+def get_current_user(
+    session: SessionDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+) -> User:
+    """The user owning the request's API key; 401 (Unauthorized) when it is missing or unknown."""
+    return users.authenticate(session, credentials.credentials if credentials else None)
+
+
+CurrentUser = Annotated[User, Depends(get_current_user)]
+"""The authenticated user of the request."""
