@@ -455,8 +455,15 @@ def plan_export(features: Mapping[str, Any], fps: int, origin: str, salt: str | 
 
 
 def export_features(plan: ExportPlan, first: EpisodeArrays) -> dict[str, dict[str, Any]]:
-    """The features actually exported: bookkeeping columns the episodes do not carry are dropped."""
-    return {k: v for k, v in plan.features.items() if k not in BOOKKEEPING or k in first.columns}
+    """The features actually exported.
+
+    Bookkeeping columns the episodes do not carry are dropped; a ``next.reward`` column the episodes carry
+    (as Flywheel's reader returns it) becomes the RLDS reward even when the features do not list it.
+    """
+    out = {k: v for k, v in plan.features.items() if k not in BOOKKEEPING or k in first.columns}
+    if "next.reward" not in out and "next.reward" in first.columns:
+        out["next.reward"] = {"dtype": "float32", "shape": [1], "names": None}
+    return out
 
 
 def header_of(features: Mapping[str, Any], fps: int, origin: str) -> dict[str, Any]:

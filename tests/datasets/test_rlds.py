@@ -228,3 +228,16 @@ def test_headerless_files_have_features_and_fps_inferred(tmp_path: Path) -> None
 def test_missing_file_is_not_found(tmp_path: Path) -> None:
     with pytest.raises(NotFound):
         import_rlds_jsonl(tmp_path / "nope.jsonl")
+
+
+def test_reward_column_is_exported_even_when_not_a_declared_feature(tmp_path: Path) -> None:
+    # Flywheel's reader returns next.reward/next.done columns besides the user features
+    reward = np.array([[0.0], [0.5], [1.0]], np.float32)
+    ep = EpisodeArrays({"action": np.zeros((3, 1), np.float32), "next.reward": reward,
+                        "next.done": np.array([[False], [False], [True]])}, task="t")  # fmt: skip
+    out = tmp_path / "eps.jsonl"
+    export_rlds_jsonl([ep], {"action": {"dtype": "float32", "shape": [1]}}, 10, out, origin="x")
+    assert [s["reward"] for s in _lines(out)[1]["steps"]] == [0.0, 0.5, 1.0]
+    features, _, episodes, _ = import_rlds_jsonl(out)
+    assert "next.reward" in features and "next.done" not in features
+    np.testing.assert_array_equal(next(episodes).columns["next.reward"], reward)
