@@ -1,0 +1,525 @@
+"""Creating a dataset folder and writing episodes to it, crash-safe.
+
+An episode is committed in this order: its mp4 files and its parquet file are written to temporary
+names, fsynced and renamed; then its record is appended (fsynced) to the sidecar log, which is the
+commit point; then LeRobot's meta files are updated. A crash before the commit leaves files nobody
+refers to: they are invisible, and the next ``open_for_append`` deletes them. Each writer session is a
+new chunk id (one append batch) and never rewrites an existing episode file.
+
+Saving costs the same for the 1000th episode as for the first: the jsonl files are appended to and only
+the small ``info.json`` is replaced. LeRobot's meta files are derived from the sidecar, so they are
+updated by a background thread after each commit (``flush``/``close`` wait for it; a crash leaves them
+behind and the next open rebuilds them).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from flywheel.datasets.durable import FolderLock, fsync_dir, locked, remove_temp_files, temp_path, write_atomic
+from flywheel.datasets.episode import EpisodeArrays
+from flywheel.datasets.format import (
+    DEFAULT_FEATURES,
+    DEFAULT_FPS,
+    EDIT_LOCK,
+    EPISODES_PATH,
+    EPISODES_STATS_PATH,
+    INFO_PATH,
+    SIDECAR_PATH,
+    TASKS_PATH,
+    WRITE_LOCK,
+    DatasetCorruptError,
+    arrow_schema,
+    data_file,
+    load_info,
+    make_info,
+    to_arrow,
+    user_features,
+    validate_features,
+    video_file,
+    video_keys,
+)
+from flywheel.datasets.frames import validate_columns, validate_frame
+from flywheel.datasets.meta import MetaFiles, sync_meta
+from flywheel.datasets.records import (
+    SKEW_LIMIT_MS,
+    EpisodeRecord,
+    add_event,
+    append_events,
+    encode_events,
+    now,
+    read_events,
+    replay,
+    schema_event,
+    truncate_torn_tail,
+)
+from flywheel.datasets.stats import compute_episode_stats
+from flywheel.errors import Conflict, InvalidInput, NotFound
+
+_RECORD_FIELDS = set(EpisodeRecord.__dataclass_fields__)
+
+
+def create_dataset(root: Path, *, features: dict[str, dict[str, Any]], fps: int = DEFAULT_FPS,
+                   robot_type: str = "unknown") -> DatasetWriter:
+    """Create an empty dataset folder and open a writer on it (chunk id 0).
+
+    Args:
+        root: the folder; it may exist but must not hold a dataset yet.
+        features: user features, key -> ``{"dtype", "shape", "names"}`` (see ``format.validate_features``).
+        fps: frames per second of the recording (default 50).
+        robot_type: free text stored in info.json.
+
+    Raises:
+        InvalidInput: a bad feature declaration, fps or robot_type.
+        Conflict: the folder holds a dataset already.
+
+    Example:
+        >>> feats = {"observation.state": {"dtype": "float32", "shape": [2], "names": None},
+        ...          "action": {"dtype": "float32", "shape": [1], "names": None}}
+        >>> with create_dataset(Path("/tmp/fw-ds"), features=feats, fps=50, robot_type="arm") as w:
+        ...     w.add_frame({"observation.state": np.zeros(2), "action": 0.5}, task="reach")
+        ...     rec = w.save_episode(success=True)
+    """
+    root = Path(root)
+    feats = validate_features(features)
+    if isinstance(fps, bool) or not isinstance(fps, int | np.integer) or fps <= 0:
+        raise InvalidInput(f"must be a positive integer, got {fps!r}", field="fps")
+    if not isinstance(robot_type, str) or not robot_type:
+        raise InvalidInput("must be a non-empty string", field="robot_type")
+    if (root / INFO_PATH).exists():
+        raise Conflict(f"{root} holds a dataset already", hint="open it with open_for_append()")
+    (root / "meta").mkdir(parents=True, exist_ok=True)
+    header = {"op": "schema", "features": feats, "fps": int(fps), "robot_type": robot_type}
+    write_atomic(root / SIDECAR_PATH, encode_events([header]))
+    for rel in (TASKS_PATH, EPISODES_PATH, EPISODES_STATS_PATH):
+        write_atomic(root / rel, b"")
+    info = make_info(features=feats, fps=int(fps), robot_type=robot_type)
+    write_atomic(root / INFO_PATH, json.dumps(info, indent=4).encode())  # last: the folder is a dataset now
+    return DatasetWriter._open(root)
+
+
+def open_for_append(root: Path) -> DatasetWriter:
+    """Open an existing dataset for a new append session (a new chunk id); also resumes after a crash.
+
+    Opening repairs what a crash may have left: temporary files and files of uncommitted episodes are
+    deleted, a torn sidecar line is cut off, LeRobot's meta files are brought in step with the records.
+
+    Raises:
+        NotFound: the folder holds no dataset.
+        Conflict: another writer or a compaction holds the dataset.
+
+    Example:
+        >>> with open_for_append(Path("/tmp/fw-ds")) as w:  # doctest: +SKIP
+        ...     w.chunk_id
+        1
+    """
+    root = Path(root)
+    if not (root / INFO_PATH).is_file() and not (root / SIDECAR_PATH).is_file():
+        load_info(root)  # raises NotFound
+    return DatasetWriter._open(root)
+
+
+def _load_or_rebuild_info(root: Path, events: list[dict[str, Any]]) -> dict[str, Any]:
+    """info.json, rebuilt from the sidecar's schema line if a power loss damaged it."""
+    try:
+        return load_info(root)
+    except (DatasetCorruptError, NotFound):
+        header = schema_event(events)
+        if header is None:
+            raise
+        return make_info(features=header["features"], fps=header["fps"], robot_type=header["robot_type"])
+
+
+def cleanup_uncommitted(root: Path, num_episodes: int, keys: list[str]) -> list[Path]:
+    """Delete episode files whose index is not committed (>= num_episodes) and temporary files."""
+    removed = remove_temp_files(root)
+    data = root / "data"
+    candidates = list(data.glob("chunk-*/episode_*.parquet")) if data.is_dir() else []
+    for key in keys:
+        candidates += list((root / "videos").glob(f"chunk-*/{key}/episode_*.mp4"))
+    for path in candidates:
+        try:
+            index = int(path.stem.split("_")[-1])
+        except ValueError:
+            continue
+        if index >= num_episodes:
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
+
+
+class _EpisodeBuffer:
+    """Frames of the episode being recorded, copied into growing per-feature arrays."""
+
+    def __init__(self, layout: dict[str, tuple[np.dtype, tuple[int, ...]]], keys: list[str]) -> None:
+        self.reset(layout, keys)
+
+    def reset(self, layout: dict[str, tuple[np.dtype, tuple[int, ...]]], keys: list[str] | None = None) -> None:
+        self.keys = keys if keys is not None else list(layout)
+        self._layout = layout
+        self._arrays = [np.empty((256, *shape), dtype=dt) for dt, shape in layout.values()]
+        self.size = 0
+
+    def append(self, values: list[np.ndarray]) -> None:
+        n = self.size
+        if n == len(self._arrays[0]):
+            self._arrays = [np.concatenate([a, np.empty_like(a)]) for a in self._arrays]
+        for arr, v in zip(self._arrays, values, strict=True):
+            arr[n] = v
+        self.size = n + 1
+
+    def columns(self) -> dict[str, np.ndarray]:
+        return {k: a[: self.size] for k, a in zip(self.keys, self._arrays, strict=True)}
+
+
+class DatasetWriter:
+    """Writes episodes into one dataset folder; holds the folder's write lock until closed.
+
+    Build it with ``create_dataset`` or ``open_for_append``.
+
+    Attributes:
+        root: the dataset folder.
+        fps: frames per second.
+        features: the user features.
+        chunk_id: the append batch of this session.
+        saved: records of the episodes saved in this session.
+    """
+
+    def __init__(self, root: Path, lock: FolderLock, info: dict[str, Any], records: list[EpisodeRecord]) -> None:
+        self.root = root
+        self._lock: FolderLock | None = lock
+        self.info = info
+        self.features = user_features(info["features"])
+        self._all_features = info["features"]
+        self.fps = int(info["fps"])
+        self.chunk_id = max((r.chunk_id for r in records), default=-1) + 1
+        self.saved: list[EpisodeRecord] = []
+        self._video_keys = video_keys(self.features)
+        self._schema = arrow_schema(self.features)
+        self._meta = MetaFiles(root, info=info, records=records)
+        self._next_index = len(records)
+        self._next_frame = sum(r.total_frames for r in records)
+        self._fast = [(k, np.dtype("uint8" if v["dtype"] == "video" else v["dtype"]), tuple(v["shape"]),
+                       v["dtype"].startswith("float")) for k, v in self.features.items()]
+        self._fast_keys = [k for k, *_ in self._fast]
+        self._fast_layout = {k: (dt, shape) for k, dt, shape, _ in self._fast}
+        self._buffer = _EpisodeBuffer(self._fast_layout, self._fast_keys)
+        self._task: str | None = None
+        self._meta_pool: ThreadPoolExecutor | None = None
+        self._meta_jobs: list[Future[None]] = []
+        self._meta_error: BaseException | None = None
+        self._dirs_made: set[Path] = set()
+
+    @classmethod
+    def _open(cls, root: Path) -> DatasetWriter:
+        lock = FolderLock(root / WRITE_LOCK, what=f"dataset {root}")
+        try:
+            from flywheel.datasets.compact import remove_build_dirs
+
+            remove_build_dirs(root)
+            with locked(root / EDIT_LOCK, what=f"dataset {root}", blocking=True):
+                truncate_torn_tail(root)
+            events, _ = read_events(root)
+            records = replay(events, path=root / SIDECAR_PATH)
+            info = _load_or_rebuild_info(root, events)
+            keys = video_keys(user_features(info["features"]))
+            cleanup_uncommitted(root, len(records), keys)
+
+            def stats_of(index: int) -> dict[str, Any]:
+                from flywheel.datasets.reader import DatasetReader
+
+                reader = DatasetReader(root)
+                return compute_episode_stats(
+                    {**reader.read_columns(index), **{k: reader.read_video(index, k) for k in keys}},
+                    info["features"])
+
+            sync_meta(root, info, records, stats_of)
+            info = load_info(root)
+        except BaseException:
+            lock.close()
+            raise
+        return cls(root, lock, info, records)
+
+    # -- state -------------------------------------------------------------------------------------
+
+    @property
+    def num_episodes(self) -> int:
+        """Committed episodes in the dataset (all sessions)."""
+        return self._next_index
+
+    @property
+    def total_frames(self) -> int:
+        """Committed frames in the dataset (all sessions)."""
+        return self._next_frame
+
+    @property
+    def buffered_frames(self) -> int:
+        """Frames added to the current, unsaved episode."""
+        return self._buffer.size
+
+    def _check_open(self) -> None:
+        if self._lock is None:
+            raise Conflict(f"the writer of {self.root} is closed", hint="open it again with open_for_append()")
+
+    # -- frame by frame ----------------------------------------------------------------------------
+
+    def add_frame(self, frame: dict[str, Any], *, task: str) -> None:
+        """Validate one frame and add it to the current episode (nothing is written yet).
+
+        Args:
+            frame: every user feature -> value; ``next.reward``/``next.done`` optional.
+            task: the episode's task; every frame of an episode has the same task.
+
+        Raises:
+            InvalidInput: naming the feature (missing, unknown, dtype, shape, non-finite); the frame
+                is not added.
+
+        Example:
+            >>> w.add_frame({"observation.state": np.zeros(2), "action": 0.5}, task="reach")  # doctest: +SKIP
+        """
+        if task != self._task or self._lock is None:
+            self._check_open()
+            if not isinstance(task, str) or not task:
+                raise InvalidInput("must be a non-empty string", field="task")
+            if self._task is not None:
+                raise InvalidInput(f"differs from the episode's task {self._task!r}", field="task",
+                                   allowed=self._task)
+        buf = self._buffer
+        if type(frame) is dict and len(frame) == len(self._fast) and buf.keys is self._fast_keys:
+            fast = []
+            for key, dtype, shape, is_float in self._fast:  # the common case, inlined: exact arrays
+                v = frame.get(key)
+                if type(v) is not np.ndarray or v.dtype != dtype or v.shape != shape or (
+                    is_float and not math.isfinite(v.dot(v))  # NaN/inf (or overflow): the slow path decides
+                ):
+                    break
+                fast.append(v)
+            else:
+                buf.append(fast)
+                self._task = task
+                return
+        values = validate_frame(frame, self.features)
+        if buf.size and set(values) != set(buf.keys):
+            raise InvalidInput("frames of one episode must carry the same optional columns", field="frame",
+                               allowed=sorted(buf.keys))
+        if not buf.size:
+            if list(values) == self._fast_keys:
+                buf.reset(self._fast_layout, self._fast_keys)
+            else:
+                buf.reset({k: (v.dtype, v.shape) for k, v in values.items()})
+        buf.append([values[k] for k in buf.keys])
+        self._task = task
+
+    def clear_episode(self) -> None:
+        """Drop the frames of the current episode."""
+        self._buffer.reset(self._fast_layout, self._fast_keys)
+        self._task = None
+
+    def save_episode(self, *, success: bool | None = None, source: str = "record",
+                     metadata: dict[str, Any] | None = None, max_skew_ms: float | None = None) -> EpisodeRecord:
+        """Commit the added frames as one episode.
+
+        Args:
+            success: whether the episode achieved its task, if known.
+            source: where the episode came from.
+            metadata: free-form JSON fields kept in the record.
+            max_skew_ms: the largest sampling skew measured (the recorder passes it); above
+                ``SKEW_LIMIT_MS`` the record is flagged.
+
+        Returns:
+            The committed record.
+
+        Raises:
+            InvalidInput: no frames were added, or metadata is not JSON.
+
+        Example:
+            >>> w.save_episode(success=True).total_frames  # doctest: +SKIP
+            1
+        """
+        self._check_open()
+        if not self._buffer.size:
+            raise InvalidInput("no frames were added to the episode", field="frames", hint="call add_frame() first")
+        columns = self._buffer.columns()
+        record = self._commit(columns, task=self._task or "", success=success, source=source,
+                              metadata=metadata, max_skew_ms=max_skew_ms)
+        self.clear_episode()
+        return record
+
+    # -- whole episodes ----------------------------------------------------------------------------
+
+    def append_episode(self, ep: EpisodeArrays, *, source: str | None = None) -> EpisodeRecord:
+        """Validate and commit a whole episode (the bulk path importers use).
+
+        Args:
+            ep: columns for every user feature (``next.reward``/``next.done`` optional), task,
+                success and metadata; record fields found in ``ep.metadata`` are not copied.
+            source: overrides ``ep.metadata["source"]`` (default "import").
+
+        Raises:
+            InvalidInput: a schema mismatch or bad value, named; nothing is written.
+            Conflict: frames were added with add_frame and not saved.
+
+        Example:
+            >>> ep = EpisodeArrays({"observation.state": np.zeros((3, 2)), "action": np.zeros((3, 1))},
+            ...                    task="reach")
+            >>> w.append_episode(ep).total_frames  # doctest: +SKIP
+            3
+        """
+        self._check_open()
+        if self._buffer.size:
+            raise Conflict("an episode is being recorded with add_frame()",
+                           hint="save_episode() or clear_episode() first")
+        if not isinstance(ep, EpisodeArrays):
+            raise InvalidInput(f"must be EpisodeArrays, got {type(ep).__name__}", field="episode")
+        if not isinstance(ep.task, str) or not ep.task:
+            raise InvalidInput("must be a non-empty string", field="task")
+        columns = validate_columns(ep.columns, self.features)
+        meta = {k: v for k, v in (ep.metadata or {}).items() if k not in _RECORD_FIELDS}
+        src = source or str((ep.metadata or {}).get("source") or "import")
+        return self._commit(columns, task=ep.task, success=ep.success, source=src, metadata=meta, max_skew_ms=None)
+
+    # -- commit ------------------------------------------------------------------------------------
+
+    def _mkdir(self, path: Path) -> None:
+        if path in self._dirs_made:
+            return
+        if not path.is_dir():
+            path.mkdir(parents=True, exist_ok=True)
+            for p in (path, *path.parents):
+                if p == self.root:
+                    break
+                fsync_dir(p.parent)
+        self._dirs_made.add(path)
+
+    def _table(self, columns: dict[str, np.ndarray], index: int, task_index: int) -> pa.Table:
+        n = len(next(iter(columns.values())))
+        frame = np.arange(n, dtype=np.int64)
+        reward = columns.get("next.reward")
+        done = columns.get("next.done")
+        if done is None:
+            done = np.zeros((n, 1), dtype=bool)
+            done[-1] = True
+        arrays = [to_arrow(columns[k], spec) for k, spec in self.features.items() if spec["dtype"] != "video"]
+        arrays += [
+            pa.array((frame / self.fps).astype(np.float32)),
+            pa.array(frame),
+            pa.array(np.full(n, index, dtype=np.int64)),
+            pa.array(frame + self._next_frame),
+            pa.array(np.full(n, task_index, dtype=np.int64)),
+            pa.array(np.zeros(n, np.float32) if reward is None else reward.reshape(-1)),
+            pa.array(done.reshape(-1)),
+        ]
+        return pa.Table.from_arrays(arrays, schema=self._schema)
+
+    def _commit(self, columns: dict[str, np.ndarray], *, task: str, success: bool | None, source: str,
+                metadata: dict[str, Any] | None, max_skew_ms: float | None) -> EpisodeRecord:
+        if success is not None and not isinstance(success, bool | np.bool_):
+            raise InvalidInput(f"must be true, false or null, got {success!r}", field="success")
+        if not isinstance(source, str):
+            raise InvalidInput("must be a string", field="source")
+        metadata = dict(metadata or {})
+        try:
+            json.dumps(metadata)
+        except (TypeError, ValueError) as exc:
+            raise InvalidInput(f"must be JSON-serialisable: {exc}", field="metadata") from exc
+        index = self._next_index
+        n = len(next(iter(columns.values())))
+        task_index = self._meta.task_index(task)
+        table = self._table(columns, index, task_index)
+        written: list[Path] = []
+        try:
+            for key in self._video_keys:
+                from flywheel.datasets.video import encode_video
+
+                path = video_file(self.root, key, index)
+                self._mkdir(path.parent)
+                written.append(path)
+                encode_video(columns[key], path, self.fps)
+            path = data_file(self.root, index)
+            self._mkdir(path.parent)
+            tmp = temp_path(path)
+            written.append(path)
+            with open(tmp, "wb") as f:
+                pq.write_table(table, f, use_dictionary=False, write_statistics=False)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+            fsync_dir(path.parent)
+            record = EpisodeRecord(
+                episode_index=index, episode_id=uuid.uuid4().hex, chunk_id=self.chunk_id, created_at=now(),
+                total_frames=n, start_frame=0, end_frame=n, task=task,
+                success=None if success is None else bool(success), soft_deleted=False, source=source,
+                skew_flagged=max_skew_ms is not None and max_skew_ms > SKEW_LIMIT_MS,
+                max_skew_ms=None if max_skew_ms is None else float(max_skew_ms), metadata=metadata,
+            )
+            append_events(self.root, [add_event(record)])  # the commit point
+        except BaseException:
+            for path in written:
+                temp_path(path).unlink(missing_ok=True)
+                path.unlink(missing_ok=True)
+            raise
+        self._next_index += 1
+        self._next_frame += n
+        self.saved.append(record)
+        self._derive(record, columns, table)
+        return record
+
+    def _derive(self, record: EpisodeRecord, columns: dict[str, np.ndarray], table: pa.Table) -> None:
+        """Update LeRobot's meta files for a committed episode, in the background (they are derived)."""
+        if self._meta_error is not None:
+            raise self._meta_error
+        if self._meta_pool is None:
+            self._meta_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="flywheel-meta")
+        self._meta_jobs = [f for f in self._meta_jobs if not f.done() or self._keep_error(f)]
+        self._meta_jobs.append(self._meta_pool.submit(self._derive_now, record, columns, table))
+
+    def _keep_error(self, future: Future[None]) -> bool:
+        if future.exception() is not None and self._meta_error is None:
+            self._meta_error = future.exception()
+        return False
+
+    def _derive_now(self, record: EpisodeRecord, columns: dict[str, np.ndarray], table: pa.Table) -> None:
+        stats_cols = {k: v for k, v in columns.items() if k in self._all_features}
+        stats_cols.update({k: table.column(k).to_numpy().reshape(-1, 1) for k in DEFAULT_FEATURES})
+        self._meta.add_episode(record, compute_episode_stats(stats_cols, self._all_features))
+
+    def flush(self) -> None:
+        """Wait until LeRobot's meta files reflect every saved episode (``close`` does this too)."""
+        for future in self._meta_jobs:
+            future.result()
+        self._meta_jobs = []
+
+    # -- lifetime ----------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Finish the meta files and release the dataset; frames added but not saved are dropped."""
+        self.clear_episode()
+        try:
+            if self._meta_pool is not None:
+                self._meta_pool.shutdown(wait=True)
+                self._meta_pool = None
+                self.flush()
+            self._meta.write_info()
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
+
+    def __enter__(self) -> DatasetWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
