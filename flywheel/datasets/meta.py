@@ -77,10 +77,6 @@ class MetaFiles:
         self._features_json: str | None = None
         self._info_written = -INFO_INTERVAL_S
 
-    def task_index(self, task: str) -> int:
-        """The index the task has or will get when the next episode with it is committed."""
-        return self.tasks.get(task, len(self.tasks))
-
     def _info_json(self) -> bytes:
         """``info.json`` bytes as ``json.dumps(info, indent=4)``; the features are serialised once."""
         info = self.info()

@@ -26,7 +26,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from flywheel.datasets.durable import FolderLock, fsync_dir, locked, remove_temp_files, temp_path, write_atomic
+from flywheel.datasets.durable import TEMP_MARK, FolderLock, fsync_dir, locked, temp_path, write_atomic
 from flywheel.datasets.episode import EpisodeArrays
 from flywheel.datasets.format import (
     DEFAULT_FEATURES,
@@ -50,7 +50,7 @@ from flywheel.datasets.format import (
     video_keys,
 )
 from flywheel.datasets.frames import validate_columns, validate_frame
-from flywheel.datasets.meta import MetaFiles, sync_meta
+from flywheel.datasets.meta import MetaFiles, sync_meta, tasks_of
 from flywheel.datasets.records import (
     SKEW_LIMIT_MS,
     EpisodeRecord,
@@ -140,11 +140,10 @@ def _load_or_rebuild_info(root: Path, events: list[dict[str, Any]]) -> dict[str,
         return make_info(features=header["features"], fps=header["fps"], robot_type=header["robot_type"])
 
 
-def cleanup_uncommitted(root: Path, num_episodes: int, keys: list[str]) -> list[Path]:
-    """Delete episode files whose index is not committed (>= num_episodes) and temporary files."""
-    removed = remove_temp_files(root)
-    data = root / "data"
-    candidates = list(data.glob("chunk-*/episode_*.parquet")) if data.is_dir() else []
+def uncommitted_files(root: Path, num_episodes: int, keys: list[str]) -> list[Path]:
+    """Episode files no record refers to (index >= num_episodes) and temporary files: crash leftovers."""
+    found = [p for p in root.rglob(f".*{TEMP_MARK}*") if p.is_file()]
+    candidates = list((root / "data").glob("chunk-*/episode_*.parquet"))
     for key in keys:
         candidates += list((root / "videos").glob(f"chunk-*/{key}/episode_*.mp4"))
     for path in candidates:
@@ -153,9 +152,16 @@ def cleanup_uncommitted(root: Path, num_episodes: int, keys: list[str]) -> list[
         except ValueError:
             continue
         if index >= num_episodes:
-            path.unlink(missing_ok=True)
-            removed.append(path)
-    return removed
+            found.append(path)
+    return found
+
+
+def cleanup_uncommitted(root: Path, num_episodes: int, keys: list[str]) -> list[Path]:
+    """Delete the files ``uncommitted_files`` lists and return them."""
+    found = uncommitted_files(root, num_episodes, keys)
+    for path in found:
+        path.unlink(missing_ok=True)
+    return found
 
 
 class _EpisodeBuffer:
@@ -207,6 +213,7 @@ class DatasetWriter:
         self._video_keys = video_keys(self.features)
         self._schema = arrow_schema(self.features)
         self._meta = MetaFiles(root, info=info, records=records)
+        self._tasks = tasks_of(records)  # task -> task_index, owned by this thread (meta runs in another)
         self._next_index = len(records)
         self._next_frame = sum(r.total_frames for r in records)
         self._fast = [(k, np.dtype("uint8" if v["dtype"] == "video" else v["dtype"]), tuple(v["shape"]),
@@ -434,7 +441,7 @@ class DatasetWriter:
             raise InvalidInput(f"must be JSON-serialisable: {exc}", field="metadata") from exc
         index = self._next_index
         n = len(next(iter(columns.values())))
-        task_index = self._meta.task_index(task)
+        task_index = self._tasks.get(task, len(self._tasks))
         table = self._table(columns, index, task_index)
         written: list[Path] = []
         try:
@@ -470,6 +477,7 @@ class DatasetWriter:
             raise
         self._next_index += 1
         self._next_frame += n
+        self._tasks.setdefault(task, task_index)
         self.saved.append(record)
         self._derive(record, columns, table)
         return record
