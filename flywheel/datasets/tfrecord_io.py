@@ -1,7 +1,7 @@
 """RLDS episodes as TFRecord files, written and read with the ``tfrecord`` package (no TensorFlow).
 
 Layout: one ``tf.train.Example`` per **episode**, the way TFDS stores RLDS datasets, preceded by one
-header Example. The step fields are those of ``flywheel.datasets.rlds`` (``observation/<k>``, ``action``,
+header Example. The step fields are those of ``flywheel.datasets.rlds_steps`` (``observation/<k>``, ``action``,
 ``reward``, ``discount``, ``is_first``, ``is_last``, ``is_terminal``, ``timestamp``, ``extras/<key>``),
 stored under ``steps/<field>`` and concatenated over the T steps of the episode:
 
@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import struct
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
@@ -34,26 +33,20 @@ import numpy as np
 from tfrecord import example_pb2
 from tfrecord.writer import TFRecordWriter
 
+from flywheel.datasets.durable import commit_temp, temp_path
 from flywheel.datasets.episode import EpisodeArrays
-from flywheel.datasets.rlds import (
+from flywheel.datasets.export_manifest import ExportManifest, file_entry, manifest_path
+from flywheel.datasets.rlds_export_plan import episode_metadata, export_features, header_of, operator_of, plan_export
+from flywheel.datasets.rlds_report import Problem
+from flywheel.datasets.rlds_steps import (
     DTYPES,
     FLAGS,
-    ExportManifest,
-    Problem,
     RawEpisode,
     RldsImport,
     check_episode,
     check_features,
-    episode_metadata,
     episode_steps,
-    export_features,
     feature_key,
-    file_entry,
-    fsync_replace,
-    header_of,
-    manifest_path,
-    operator_of,
-    plan_export,
     run_import,
     step_field,
 )
@@ -131,7 +124,7 @@ def export_rlds_tfrecord(
     plan = plan_export(features, fps, origin, salt)
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_path.with_name(f".{out_path.name}.tmp-{os.getpid()}")
+    tmp = temp_path(out_path)
     n_episodes = n_steps = 0
     operators: dict[str, None] = {}
     episodes = iter(episodes)
@@ -159,7 +152,7 @@ def export_rlds_tfrecord(
             writer.write(datum)
             n_episodes += 1
         writer.close()
-        fsync_replace(tmp, out_path)
+        commit_temp(tmp, out_path)
     finally:
         writer.close()
         tmp.unlink(missing_ok=True)

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from flywheel.datasets.episode import EpisodeArrays
-from flywheel.datasets.rlds import export_rlds_jsonl, import_rlds_jsonl, manifest_path
+from flywheel.datasets.export_manifest import manifest_path
+from flywheel.datasets.rlds import export_rlds_jsonl, import_rlds_jsonl
 from flywheel.errors import InvalidInput, NotFound
 
 FEATURES: dict[str, dict[str, Any]] = {
