@@ -18,7 +18,7 @@ Example:
     >>> for _ in range(20):
     ...     car.step(0.0, 1.0)
     >>> round(car.x, 2), round(car.speed, 2)
-    (1.85, 3.3)
+    (1.69, 3.32)
 """
 
 from __future__ import annotations
