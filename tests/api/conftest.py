@@ -156,13 +156,13 @@ def world(api: Api, session: Session) -> World:
 
 
 def assert_error(response: httpx.Response, status: int, *, field: str | None = None) -> dict[str, Any]:
-    """Assert an error answer: its status, the common body shape, and (for 422) that it names `field`."""
+    """Assert an error answer: its status, the common body shape, and that it names `field` (or a part of it)."""
     assert response.status_code == status, response.text
     body = response.json()
     assert body["error"] and body["message"], body
     if field is not None:
         named = [body.get("field"), *(e["field"] for e in body.get("errors") or [])]
-        assert field in named, f"{field!r} not named in {body}"
+        assert any(n == field or str(n).startswith(field + ".") for n in named), f"{field!r} not named in {body}"
         assert field in body["message"], f"{field!r} not in the message {body['message']!r}"
     return body
 
