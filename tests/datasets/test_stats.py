@@ -1,0 +1,54 @@
+"""Feature statistics: per episode and aggregated over the visible frames."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from flywheel.datasets.edits import soft_delete, trim_episode
+from flywheel.datasets.reader import DatasetReader
+from flywheel.datasets.stats import aggregate_stats, compute_episode_stats, dataset_stats
+from flywheel.datasets.writer import create_dataset
+
+FEATURES = {"action": {"dtype": "float32", "shape": [2], "names": None}}
+
+
+def test_aggregate_equals_stats_of_concatenation() -> None:
+    rng = np.random.default_rng(0)
+    parts = [rng.normal(i, i + 1, size=(n, 2)) for i, n in enumerate([5, 17, 3])]
+    agg = aggregate_stats([compute_episode_stats({"x": p}, {"x": {"dtype": "float64"}}) for p in parts])["x"]
+    full = np.concatenate(parts)
+    np.testing.assert_allclose(agg["mean"], full.mean(0))
+    np.testing.assert_allclose(agg["std"], full.std(0))
+    np.testing.assert_allclose(agg["min"], full.min(0))
+    np.testing.assert_allclose(agg["max"], full.max(0))
+    assert agg["count"].tolist() == [25]
+
+
+def test_dataset_stats_follow_trims_and_deletions(tmp_path: Path) -> None:
+    root = tmp_path / "ds"
+    rng = np.random.default_rng(1)
+    data = [rng.normal(size=(10, 2)).astype(np.float32) for _ in range(3)]
+    with create_dataset(root, features=FEATURES, fps=10, robot_type="arm") as w:
+        for d in data:
+            for row in d:
+                w.add_frame({"action": row}, task="t")
+            w.save_episode()
+    soft_delete(root, 0)
+    trim_episode(root, 2, start_frame=2, end_frame=8)
+    stats = dataset_stats(DatasetReader(root))
+    visible = np.concatenate([data[1], data[2][2:8]]).astype(np.float64)
+    np.testing.assert_allclose(stats["action"]["mean"], visible.mean(0), rtol=1e-6)
+    np.testing.assert_allclose(stats["action"]["std"], visible.std(0), rtol=1e-5)
+    assert stats["action"]["count"].tolist() == [16]
+    assert set(stats) == {"action", "next.reward", "next.done"}
+
+
+def test_video_stats_are_per_channel_in_unit_range() -> None:
+    frames = np.zeros((4, 6, 6, 3), np.uint8)
+    frames[..., 1] = 255
+    s = compute_episode_stats({"cam": frames}, {"cam": {"dtype": "video"}})["cam"]
+    assert s["mean"] == [[[0.0]], [[1.0]], [[0.0]]] and s["count"] == [4]
+    assert s["std"] == [[[pytest.approx(0.0)]], [[pytest.approx(0.0)]], [[pytest.approx(0.0)]]]
