@@ -7,6 +7,7 @@ Registration is one flat list of ``EnvSpec``-style entries with entry-point *str
 |---|---|
 | ``flywheel/Track-v0`` | ``TrackEnv`` (``track=``: generated-roads, mountain, warehouse) |
 | ``flywheel/donkey-<scene>-v0`` | ``DonkeySimEnv``, a client of the DonkeyCar Unity simulator |
+| ``flywheel/Reachy{LookAt,Track,Nod,Shake}-v0`` | Reachy Mini head tasks (``flywheel.envs.reachy``) |
 
 Example:
     >>> import gymnasium as gym
@@ -21,6 +22,8 @@ from __future__ import annotations
 from typing import Any
 
 from gymnasium.envs.registration import register, registry
+
+from flywheel.envs.reachy.registration import register as register_reachy
 
 NAMESPACE = "flywheel"
 
@@ -61,3 +64,4 @@ def register_all() -> list[str]:
 
 
 register_all()
+register_reachy()
