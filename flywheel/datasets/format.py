@@ -263,12 +263,29 @@ def arrow_schema(features: dict[str, dict[str, Any]]) -> pa.Schema:
     return pa.schema(fields)
 
 
+def numpy_to_arrow(values: np.ndarray) -> pa.Array:
+    """A 1-D numeric or bool numpy array as an arrow array, zero-copy where arrow allows.
+
+    (``pa.array`` on numpy input imports pandas on first use, half a second on a small machine:
+    too long for the first episode of a recording.)
+
+    Example:
+        >>> numpy_to_arrow(np.array([True, False])).to_pylist()
+        [True, False]
+    """
+    flat = np.ascontiguousarray(values.reshape(-1))
+    if flat.dtype == np.bool_:
+        bits = np.packbits(flat, bitorder="little")
+        return pa.Array.from_buffers(pa.bool_(), len(flat), [None, pa.py_buffer(bits)])
+    return pa.Array.from_buffers(pa.from_numpy_dtype(flat.dtype), len(flat), [None, pa.py_buffer(flat)])
+
+
 def to_arrow(values: np.ndarray, spec: dict[str, Any]) -> pa.Array:
     """Turn a (T, n) numpy column into its arrow column without a Python loop."""
     n = spec["shape"][0]
     if n == 1:
-        return pa.array(values.reshape(-1))
-    return pa.FixedSizeListArray.from_arrays(pa.array(values.reshape(-1)), n)
+        return numpy_to_arrow(values)
+    return pa.FixedSizeListArray.from_arrays(numpy_to_arrow(values), n)
 
 
 def from_arrow(column: pa.ChunkedArray | pa.Array, spec: dict[str, Any]) -> np.ndarray:

@@ -43,6 +43,7 @@ from flywheel.datasets.format import (
     data_file,
     load_info,
     make_info,
+    numpy_to_arrow,
     to_arrow,
     user_features,
     validate_features,
@@ -417,15 +418,15 @@ class DatasetWriter:
             done = np.zeros((n, 1), dtype=bool)
             done[-1] = True
         arrays = [to_arrow(columns[k], spec) for k, spec in self.features.items() if spec["dtype"] != "video"]
-        arrays += [
-            pa.array((frame / self.fps).astype(np.float32)),
-            pa.array(frame),
-            pa.array(np.full(n, index, dtype=np.int64)),
-            pa.array(frame + self._next_frame),
-            pa.array(np.full(n, task_index, dtype=np.int64)),
-            pa.array(np.zeros(n, np.float32) if reward is None else reward.reshape(-1)),
-            pa.array(done.reshape(-1)),
-        ]
+        arrays += [numpy_to_arrow(a) for a in (
+            (frame / self.fps).astype(np.float32),
+            frame,
+            np.full(n, index, dtype=np.int64),
+            frame + self._next_frame,
+            np.full(n, task_index, dtype=np.int64),
+            np.zeros(n, np.float32) if reward is None else reward,
+            done,
+        )]
         return pa.Table.from_arrays(arrays, schema=self._schema)
 
     def _commit(self, columns: dict[str, np.ndarray], *, task: str, success: bool | None, source: str,
