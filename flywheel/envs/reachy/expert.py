@@ -7,7 +7,8 @@ the same for the object's position at that step; Nod/Shake: the ideal gesture). 
     pose = reference(t + lead) + kp · (reference(t) - measured(t)) + ki · Σ (reference - measured)
 
 i.e. feed-forward with a small lead (the head lags its position targets by a few control steps) plus a PI
-correction on the measured head angles (the motors' friction leaves a small steady-state error). In
+correction on the measured head angles (the motors' friction leaves a small steady-state error). Where the
+corrected pose would leave the reachable workspace, the expert commands the feed-forward pose alone. In
 ``head_pose`` mode the pose is the action; in ``motors`` mode it goes through the same analytical IK the env
 uses and the body yaw stays at 0, so both modes produce the same motion.
 
@@ -82,9 +83,14 @@ class ReachyExpert:
         step = env.step_count
         error = env.reference_pose(step)[:3] - env.head_pose[:3]
         self._integral += g.ki * error
-        pose = env.reference_pose(step + g.lead)
+        feedforward = np.clip(env.reference_pose(step + g.lead), -_LIMITS, _LIMITS)
+        pose = feedforward.copy()
         pose[:3] += g.kp * error + self._integral
-        return np.clip(pose, -_LIMITS, _LIMITS)
+        pose = np.clip(pose, -_LIMITS, _LIMITS)
+        if not env.kinematics.feasible(env.kinematics.raw_motor_angles(*pose)):
+            self._integral -= g.ki * error  # at the edge of the workspace: no wind-up, no correction
+            return feedforward
+        return pose
 
     def __call__(self, observation: np.ndarray | None = None) -> np.ndarray:
         """The next action (``float32``, in the env's action space)."""

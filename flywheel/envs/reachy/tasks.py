@@ -65,8 +65,11 @@ class ReachyLookAtEnv(ReachyEnv):
     Task info: ``hold_steps``, ``target_position`` (m, world).
 
     Args:
-        distance_range: horizontal distance of the object from the robot's axis (m), within [0.25, 0.8].
+        distance_range: horizontal distance of the object from the robot's axis (m), within [0.3, 0.8].
         azimuth_range_deg: its bearing, positive to the robot's left, within [-40, 40].
+
+    The defaults keep every object where the head can point at it: low and near objects far to the side
+    (pitch > ~30° with yaw > ~35°) press the head against the body in the simulator, so it cannot get there.
         height_range: height of its centre above the table (m), within [0.0, 0.3].
         **kwargs: :class:`~flywheel.envs.reachy.base.ReachyEnv` arguments (action_mode, render_mode, ...).
 
@@ -83,12 +86,12 @@ class ReachyLookAtEnv(ReachyEnv):
     def __init__(
         self,
         *,
-        distance_range: tuple[float, float] = (0.35, 0.55),
-        azimuth_range_deg: tuple[float, float] = (-40.0, 40.0),
+        distance_range: tuple[float, float] = (0.38, 0.6),
+        azimuth_range_deg: tuple[float, float] = (-35.0, 35.0),
         height_range: tuple[float, float] = (0.02, 0.12),
         **kwargs: Any,
     ) -> None:
-        self.distance_range = check_range("distance_range", distance_range, 0.25, 0.8, " m")
+        self.distance_range = check_range("distance_range", distance_range, 0.3, 0.8, " m")
         self.azimuth_range_deg = check_range("azimuth_range_deg", azimuth_range_deg, -40.0, 40.0, " deg")
         self.height_range = check_range("height_range", height_range, 0.0, 0.3, " m")
         super().__init__(**kwargs)
@@ -129,14 +132,15 @@ class ReachyLookAtEnv(ReachyEnv):
 class ReachyTrackEnv(ReachyEnv):
     """Follow a moving object smoothly with the eye camera.
 
-    The object moves on a sphere of radius 0.5 m around the head: its azimuth and elevation are sinusoids with
-    random centre, amplitude, frequency and phase (at most ~55°/s). 250 control steps (5 s).
+    The object moves on a sphere of radius 0.5 m around the head: its azimuth (centre ±10°) and elevation
+    (centre -15°..0°, half the azimuth's amplitude) are sinusoids with random amplitude, frequency and phase
+    (at most ~55°/s with the defaults). 250 control steps (5 s).
 
     Success (``info["is_success"]``, final at the last step): the mean pointing error over the second half of
     the episode is below 5° (before the second half starts it is False).
 
     Task observation (3): the object's angular velocity as seen from the head, in the head frame (rad/s).
-    Task info: ``mean_error_second_half_deg`` (running), ``target_position``.
+    Task info: ``mean_error_second_half_deg`` (running; ``inf`` before the second half), ``target_position``.
     Smoothness is reported as ``jerk`` and ``action_rate`` in every step's info.
 
     Args:
@@ -175,11 +179,11 @@ class ReachyTrackEnv(ReachyEnv):
     def _reset_task(self, rng: np.random.Generator, options: dict[str, Any] | None) -> None:
         amp = math.radians(rng.uniform(*self.amplitude_range_deg))
         self._params[:] = (
-            math.radians(rng.uniform(-15.0, 15.0)),  # azimuth centre
+            math.radians(rng.uniform(-10.0, 10.0)),  # azimuth centre
             amp,
             2 * math.pi * rng.uniform(*self.frequency_range_hz),
             rng.uniform(0, 2 * math.pi),
-            math.radians(rng.uniform(-20.0, 0.0)),  # elevation centre
+            math.radians(rng.uniform(-15.0, 0.0)),  # elevation centre
             0.5 * amp,
             2 * math.pi * rng.uniform(*self.frequency_range_hz),
             rng.uniform(0, 2 * math.pi),
@@ -213,7 +217,7 @@ class ReachyTrackEnv(ReachyEnv):
         out[:] = self.head_rotation.T @ self._velocity
 
     def _task_info(self) -> dict[str, Any]:
-        mean = self._errors_sum / self._errors_n if self._errors_n else float("nan")
+        mean = self._errors_sum / self._errors_n if self._errors_n else math.inf
         return {"mean_error_second_half_deg": mean, "target_position": self.target_position.copy()}
 
     def reference_pose(self, step: int) -> np.ndarray:
