@@ -123,14 +123,18 @@ def next_steps(*commands: str) -> None:
         out.print(Text(f"  {command}", style="cyan"))
 
 
+#: Table columns whose text may wrap; every other column (ids, hashes, sizes, dates) stays on one line.
+WRAPPING = frozenset({"name", "description", "notes", "tags", "overrides", "parent", "forked from", "template"})
+
+
 def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> Table:
-    """A rich table; id and hash columns (named "…id", "sha256") never wrap, so they can be copied whole."""
+    """A rich table; ids, hashes, sizes and dates never wrap, so they can be copied whole."""
     result = Table(title=title, title_justify="left", show_edge=False, header_style="bold")
     for column in columns:
-        if column.lower().endswith("id") or column == "sha256":
-            result.add_column(column, no_wrap=True, min_width=12 if column == "sha256" else 16)
-        else:
+        if column in WRAPPING:
             result.add_column(column, overflow="fold")
+        else:
+            result.add_column(column, no_wrap=True)
     for row in rows:
         result.add_row(*(cell if isinstance(cell, Text) else Text(_cell(cell)) for cell in row))
     return result
@@ -154,6 +158,18 @@ def show(*renderables: RenderableType) -> None:
     out = console()
     for renderable in renderables:
         out.print(renderable)
+
+
+def first_line(text: str, width: int = 60) -> str:
+    """The first line of `text`, cut to `width` characters.
+
+    Example:
+        >>> first_line("Turn the head.\nThen hold it.")
+        'Turn the head.'
+    """
+    stripped = text.strip()
+    line = stripped.splitlines()[0] if stripped else ""
+    return line if len(line) <= width else line[: width - 1] + "…"
 
 
 def human_size(size: int) -> str:

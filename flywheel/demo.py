@@ -134,7 +134,7 @@ def create_root_experiment(demo: Demo) -> None:
             demo.ids[f"root#{index}"] = iteration.id
             tags = ["checkpoint", "best"] if index == FORK_FROM else ["checkpoint"]
             _upload_outputs(session, user, demo, f"root#{index}", config, seed=index, checkpoint_tags=tags)
-            demo.note(f"#{iteration.index} {notes}: lr {config['learning_rate']:g}")
+            demo.note(f"#{iteration.index}  lr {config['learning_rate']:g}  {notes}")
 
 
 def create_child_experiment(demo: Demo) -> None:

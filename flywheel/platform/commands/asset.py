@@ -101,11 +101,8 @@ def list_(
         if not assets:
             say("No assets match.")
             return
-        rows = [
-            (a.id, a.name, a.tags, human_size(a.size), a.blob_hash[:12], a.iteration_id, a.linked_from_id)
-            for a in assets
-        ]
-        show(table(None, ["id", "name", "tags", "size", "sha256", "iteration id", "linked from id"], rows))
+        rows = [(a.id, a.name, a.tags, human_size(a.size), a.blob_hash[:12], a.linked_from_id) for a in assets]
+        show(table(None, ["id", "name", "tags", "size", "sha256", "linked from id"], rows))
 
     emit(assets, as_json, render)
 

@@ -23,6 +23,7 @@ from flywheel.cli_output import (
     JsonOpt,
     details,
     emit,
+    first_line,
     next_steps,
     parse_key_values,
     say,
@@ -81,19 +82,16 @@ def list_(experiment: ExperimentArg, as_json: JsonOpt = False) -> None:
             say(f"Experiment {experiment} has no iterations yet.")
             next_steps(f"flywheel iteration create {experiment}")
             return
+        columns = ["#", "id", "status", "assets", "notes", "created"]
         rows = [
-            (
-                f"#{i.index}",
-                i.id,
-                i.status,
-                len(i.output_asset_ids),
-                i.config_overrides,
-                _first_line(i.notes),
-                i.created_at,
-            )
+            [f"#{i.index}", i.id, i.status, len(i.output_asset_ids), first_line(i.notes), i.created_at]
             for i in iterations
         ]
-        show(table(None, ["#", "id", "status", "assets", "overrides", "notes", "created"], rows))
+        if any(i.config_overrides for i in iterations):  # shown once templates give them meaning
+            columns.insert(4, "overrides")
+            for row, i in zip(rows, iterations, strict=True):
+                row.insert(4, i.config_overrides)
+        show(table(None, columns, rows))
 
     emit(iterations, as_json, render)
 
@@ -147,8 +145,3 @@ def note(
     with user_session() as (session, user):
         public = IterationPublic.of(note_iteration(session, user, iteration, IterationNote(notes=text, append=append)))
     emit(public, as_json, lambda: say(f"Notes of iteration #{public.index} ({public.id}) saved."))
-
-
-def _first_line(text: str) -> str:
-    line = text.strip().splitlines()[0] if text.strip() else ""
-    return line if len(line) <= 50 else line[:49] + "…"

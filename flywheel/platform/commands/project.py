@@ -24,6 +24,7 @@ from flywheel.cli_output import (
     YesOpt,
     details,
     emit,
+    first_line,
     next_steps,
     say,
     show,
@@ -35,7 +36,7 @@ from flywheel.platform.commands._identity import user_session
 from flywheel.platform.commands.tree import render_tree
 from flywheel.platform.experiments import tree as experiment_tree
 from flywheel.platform.projects import create_project, delete_project, list_projects, update_project
-from flywheel.platform.schemas import ProjectCreate, ProjectPublic, ProjectUpdate, ShowcaseRef
+from flywheel.platform.schemas import ProjectCreate, ProjectPublic, ProjectUpdate, ShowcaseRef, TreeNode
 
 app = typer.Typer(help="Projects: one task being solved.", no_args_is_help=True)
 
@@ -65,7 +66,7 @@ def list_(as_json: JsonOpt = False) -> None:
             say("No projects yet.")
             next_steps("flywheel project create <name>")
             return
-        rows = [(p.id, p.name, _first_line(p.description), p.created_at) for p in projects]
+        rows = [(p.id, p.name, first_line(p.description), p.created_at) for p in projects]
         show(table(None, ["id", "name", "description", "created"], rows))
 
     emit(projects, as_json, render)
@@ -157,7 +158,7 @@ def _showcases(items: list[str]) -> list[ShowcaseRef]:
     return refs
 
 
-def _contents(roots: list) -> str:
+def _contents(roots: list[TreeNode]) -> str:
     experiments = iterations = assets = 0
     stack = list(roots)
     while stack:
@@ -167,8 +168,3 @@ def _contents(roots: list) -> str:
         assets += node.assets
         stack.extend(node.children)
     return f"its {experiments} experiment(s), {iterations} iteration(s), {assets} asset(s)"
-
-
-def _first_line(text: str) -> str:
-    line = text.strip().splitlines()[0] if text.strip() else ""
-    return line if len(line) <= 60 else line[:59] + "…"
