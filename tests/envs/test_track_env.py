@@ -225,3 +225,16 @@ def test_expert_earns_far_more_than_random_driving() -> None:
     expert_return = episode_return(PurePursuitExpert(env), env)
     assert expert_return > 150 and expert_return > 10 * max(random_return, 1.0)
     assert math.isfinite(random_return)
+
+
+def test_range_readings_measure_the_distance_to_the_road_edge() -> None:
+    from flywheel.envs.track.render import ray_ranges
+
+    track = TrackEnv(track="warehouse").track  # first leg: y = 0 from x = 0 to 40, road 4 m wide
+    right, ahead, left = ray_ranges(track, 20.0, 0.5, 0.0, seg=40, n_rays=3, max_range=15.0)
+    assert right * 15 == pytest.approx(2.5, abs=0.05)
+    assert left * 15 == pytest.approx(1.5, abs=0.05)
+    assert ahead == 1.0  # more than 15 m of road ahead
+    env = TrackEnv(track="warehouse", n_rays=3)
+    obs, _ = env.reset(seed=0)
+    assert obs[-1] == 1.0 and obs[-3] * 15 == pytest.approx(2.0, abs=0.05)  # start corner: right edge 2 m away

