@@ -16,7 +16,7 @@ the model's 2 ms timestep (500 Hz). The antennas are held at 0.
   motor angles by the analytical IK (unreachable poses are moved towards neutral until reachable); the body
   yaw stays at 0.
 
-**Observation** (``float32``, every entry O(1)), in this order:
+**Observation** (``float32``, every entry O(1), clipped to ±10), in this order:
 
 ====================  ====  =========================================================================
 block                 size  meaning
@@ -62,6 +62,7 @@ REWARD_SCALE_RAD = 0.25
 ON_TARGET_BONUS = 0.25
 ACTION_RATE_PENALTY = 0.05
 VELOCITY_SCALE = 0.1
+OBS_BOUND = 10.0
 _POSE_LIMITS = np.array([HEAD_POSE_LIMITS[k] for k in ("roll", "pitch", "yaw", "z")])
 _CAMERA_OFFSET = np.array(CAMERA_OFFSET)
 _BASE_OBS = 7 + 7 + 4 + 3 + 1
@@ -132,7 +133,7 @@ class ReachyEnv(gym.Env[np.ndarray, np.ndarray]):
         n_act = 4 if action_mode == "head_pose" else 7
         self.action_space = gym.spaces.Box(-1.0, 1.0, shape=(n_act,), dtype=np.float32)
         obs_size = _BASE_OBS + n_act + self.task_obs_size
-        self.observation_space = gym.spaces.Box(-np.inf, np.inf, shape=(obs_size,), dtype=np.float32)
+        self.observation_space = gym.spaces.Box(-OBS_BOUND, OBS_BOUND, shape=(obs_size,), dtype=np.float32)
         self._obs = np.zeros(obs_size, dtype=np.float32)
         self._act_slice = slice(_BASE_OBS, _BASE_OBS + n_act)
         self._task_slice = slice(_BASE_OBS + n_act, obs_size)
@@ -281,7 +282,7 @@ class ReachyEnv(gym.Env[np.ndarray, np.ndarray]):
         obs[21] = self.pointing_error
         obs[self._act_slice] = self._prev_action
         self._write_task_obs(obs[self._task_slice])
-        return obs.copy()
+        return np.clip(obs, -OBS_BOUND, OBS_BOUND)
 
     def _info(self, jerk: float, action_rate: float, energy: float) -> dict[str, Any]:
         info = {
