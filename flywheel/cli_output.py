@@ -164,7 +164,7 @@ def first_line(text: str, width: int = 60) -> str:
     """The first line of `text`, cut to `width` characters.
 
     Example:
-        >>> first_line("Turn the head.\nThen hold it.")
+        >>> first_line("Turn the head.\\nThen hold it.")
         'Turn the head.'
     """
     stripped = text.strip()

@@ -130,7 +130,7 @@ def download(
         target = target / filename
     if target.exists() and not force:
         raise Conflict(f"{target} already exists", hint="Pass --force to overwrite it, or --output another path.")
-    _write_verified(found.blob_hash, target)
+    _write_verified(found.blob_hash, found.size, target)
     say(f"Downloaded {found.name} ({human_size(found.size)}) to {target}.")
 
 
@@ -164,29 +164,35 @@ def delete(asset: AssetArg, yes: YesOpt = False) -> None:
     say(f"Deleted asset {found.name} ({found.id}); {kept}.")
 
 
-def _read_with_progress(path: Path) -> Iterator[bytes]:
-    """The file's bytes in chunks, with a progress bar on stderr."""
-    total = path.stat().st_size
+def _progress() -> Progress:
+    """A transfer progress bar on stderr that disappears when done (stdout stays clean for --json)."""
     columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn())
-    with Progress(*columns, console=err_console(), transient=True) as progress, path.open("rb") as handle:
-        task = progress.add_task(f"uploading {path.name}", total=total)
+    return Progress(*columns, console=err_console(), transient=True)
+
+
+def _read_with_progress(path: Path) -> Iterator[bytes]:
+    """The file's bytes in chunks, with a progress bar."""
+    with _progress() as progress, path.open("rb") as handle:
+        task = progress.add_task(f"uploading {path.name}", total=path.stat().st_size)
         while chunk := handle.read(CHUNK):
             progress.advance(task, len(chunk))
             yield chunk
 
 
-def _write_verified(digest: str, target: Path) -> None:
+def _write_verified(digest: str, size: int, target: Path) -> None:
     """Copy a blob to `target` crash-safely (temp file, fsync, rename), refusing bytes that do not match."""
     target.parent.mkdir(parents=True, exist_ok=True)
     hasher = hashlib.sha256()
     fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
     tmp = Path(tmp_name)
     try:
-        with os.fdopen(fd, "wb") as out:
+        with os.fdopen(fd, "wb") as out, _progress() as progress:
             os.fchmod(out.fileno(), 0o666 & ~_umask())
+            task = progress.add_task(f"downloading {target.name}", total=size)
             for chunk in get_blob_store().iter_bytes(digest):
                 hasher.update(chunk)
                 out.write(chunk)
+                progress.advance(task, len(chunk))
             out.flush()
             os.fsync(out.fileno())
         if hasher.hexdigest() != digest:
