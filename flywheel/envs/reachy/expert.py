@@ -105,10 +105,16 @@ class ReachyExpert:
 
 
 def rollout(env: gym.Env, policy: ReachyExpert | None = None, *, seed: int = 0) -> dict[str, float]:
-    """Run one episode with ``policy`` (default: the expert; ``"random"`` handled by callers) and summarise it.
+    """Run one episode with ``policy`` (default: the expert) and summarise it.
+
+    Args:
+        env: a Reachy task.
+        policy: anything with ``reset()`` and ``__call__(obs) -> action``; default :class:`ReachyExpert`.
+        seed: the episode's seed.
 
     Returns:
-        ``{"return", "success", "mean_error_deg", "steps"}``.
+        ``{"return", "success", "mean_error_deg", "mean_jerk", "energy", "steps"}`` (energy in J for the
+        episode, jerk in rad/s³ averaged over steps).
 
     Example:
         >>> from flywheel.envs.reachy.gestures import ReachyShakeEnv
@@ -119,11 +125,19 @@ def rollout(env: gym.Env, policy: ReachyExpert | None = None, *, seed: int = 0) 
     policy = policy or ReachyExpert(env)
     obs, info = env.reset(seed=seed)
     policy.reset()
-    total, errors, steps, done = 0.0, 0.0, 0, False
+    total, errors, jerk, steps, done = 0.0, 0.0, 0.0, 0, False
     while not done:
         obs, reward, terminated, truncated, info = env.step(policy(obs))
         total += float(reward)
         errors += info["pointing_error_deg"]
+        jerk += info["jerk"]
         steps += 1
         done = terminated or truncated
-    return {"return": total, "success": float(info["is_success"]), "mean_error_deg": errors / steps, "steps": steps}
+    return {
+        "return": total,
+        "success": float(info["is_success"]),
+        "mean_error_deg": errors / steps,
+        "mean_jerk": jerk / steps,
+        "energy": info["episode_energy"],
+        "steps": steps,
+    }

@@ -62,6 +62,8 @@ def test_expert_succeeds_and_beats_random_by_a_wide_margin(cls, mode):
     assert expert_return > 2.5 * random_return
     assert expert_return > 0.6 * env.episode_steps  # near the per-step maximum, most of the episode
     assert np.mean([s["mean_error_deg"] for s in expert]) < 5.0
+    assert np.mean([s["energy"] for s in expert]) < 0.2 * np.mean([s["energy"] for s in random])
+    assert np.mean([s["mean_jerk"] for s in expert]) < 0.05 * np.mean([s["mean_jerk"] for s in random])
 
 
 def test_holding_still_does_not_count_as_a_gesture():

@@ -74,6 +74,10 @@ def test_observations_stay_order_one_and_info_is_complete(mode):
         worst = max(worst, float(np.abs(obs).max()))
         assert -0.2 <= reward <= 1.25 and not terminated  # action-rate penalty is at most 0.05 · 2²
         assert INFO_KEYS | {"mean_error_second_half_deg"} <= info.keys()
+        direction, error = obs[18:21], obs[21]
+        assert np.linalg.norm(direction) == pytest.approx(1.0, abs=1e-5)
+        assert np.arccos(np.clip(direction[0], -1, 1)) == pytest.approx(error, abs=1e-4)
+        assert np.degrees(error) == pytest.approx(info["pointing_error_deg"], abs=1e-3)
     assert truncated
     assert worst < 10.0
     assert info["episode_energy"] > 0 and info["jerk"] > 0
