@@ -36,7 +36,14 @@ from flywheel.datasets.format import (
 )
 from flywheel.datasets.meta import tasks_of, write_all
 from flywheel.datasets.reader import DatasetReader
-from flywheel.datasets.records import EpisodeRecord, add_event, encode_events, read_events, schema_event
+from flywheel.datasets.records import (
+    EpisodeRecord,
+    add_event,
+    encode_events,
+    read_events,
+    schema_event,
+    schema_header,
+)
 from flywheel.datasets.stats import compute_episode_stats, load_episode_stats
 
 _BUILD_MARK = ".compact-"
@@ -145,8 +152,8 @@ def _build(root: Path, build: Path) -> CompactReport:
     reader = DatasetReader(root)
     info, fps, features = reader.info, reader.fps, reader.features
     events, _ = read_events(root)
-    header = schema_event(events) or {"op": "schema", "features": features, "fps": fps,
-                                      "robot_type": info["robot_type"]}
+    old_header = schema_event(events) or {}
+    header = schema_header(old_header.get("features", features), fps, info["robot_type"])
     stored = load_episode_stats(root)
     kept = [r for r in reader.records if not r.soft_deleted]
     tasks = tasks_of(kept)

@@ -33,8 +33,9 @@ def read_parquet(path: Path, episode_index: int) -> pa.Table:
     """Read an episode file, turning any read failure into ``DatasetCorruptError``."""
     if not path.is_file():
         raise DatasetCorruptError(f"{path} is missing", episode_index=episode_index, path=path)
-    try:
-        return pq.read_table(path)
+    try:  # ParquetFile on an OSFile: a fraction of read_table's overhead on small files
+        with pa.OSFile(str(path)) as f:
+            return pq.ParquetFile(f).read(use_threads=False)
     except (OSError, pa.ArrowException) as exc:
         raise DatasetCorruptError(f"{path} is not a readable parquet file: {exc}",
                                   episode_index=episode_index, path=path) from exc

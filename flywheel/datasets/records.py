@@ -2,12 +2,13 @@
 
 The sidecar ``meta/flywheel_episodes.jsonl`` is an append-only log of events, one JSON object a line:
 
-- ``{"op": "add", ...record fields}``: an episode was committed (its files are durable already);
+- ``["add", <record fields in the order the schema line lists>]``: an episode was committed (its files
+  are durable already);
 - ``{"op": "trim", "episode_index", "start_frame", "end_frame", "at"}``;
 - ``{"op": "delete" | "undelete", "episode_index", "at"}``;
 - ``{"op": "success", "episode_index", "success", "at"}``;
-- ``{"op": "schema", "features", "fps", "robot_type"}``: the first line, written when the dataset is
-  created, so the log alone can rebuild ``meta/info.json``.
+- ``{"op": "schema", "features", "fps", "robot_type", "record_fields"}``: the first line, written when
+  the dataset is created, so the log alone can rebuild ``meta/info.json`` and name the record fields.
 
 Replaying the log gives the current records. The "add" line of an episode is its commit point: an
 episode without one is invisible. A torn last line (a crash in the middle of an append) is ignored.
@@ -31,7 +32,7 @@ SKEW_LIMIT_MS = 5.0
 _OPS = ("add", "trim", "delete", "undelete", "success", "schema")
 
 
-@dataclass
+@dataclass(slots=True)
 class EpisodeRecord:
     """Flywheel's record of one episode.
 
@@ -89,27 +90,36 @@ class EpisodeRecord:
         return d
 
 
+#: The order of the fields in an "add" line.
+RECORD_FIELDS: tuple[str, ...] = tuple(EpisodeRecord.__dataclass_fields__)
+
+
 def now() -> datetime:
     """The current UTC time."""
     return datetime.now(UTC)
 
 
-def add_event(record: EpisodeRecord) -> dict[str, Any]:
-    """The log event that commits ``record``."""
-    return {"op": "add", **record.to_dict()}
+def add_event(record: EpisodeRecord) -> list[Any]:
+    """The log event that commits ``record``: ``["add", <fields in RECORD_FIELDS order>]``.
+
+    A positional line parses about twice as fast as an object, which keeps opening a 10,000-episode
+    dataset cheap; the schema line lists the field names, so the log stays self-describing.
+    """
+    return ["add", *(record.created_at.isoformat() if f == "created_at" else getattr(record, f)
+                     for f in RECORD_FIELDS)]
 
 
-def encode_events(events: list[dict[str, Any]]) -> bytes:
+def encode_events(events: list[Any]) -> bytes:
     """Serialise events as JSON lines."""
     return "".join(json.dumps(e, separators=(",", ":")) + "\n" for e in events).encode()
 
 
-def append_events(root: Path, events: list[dict[str, Any]]) -> None:
+def append_events(root: Path, events: list[Any]) -> None:
     """Append events to the sidecar with one fsynced write (the commit point)."""
     append_bytes(Path(root) / SIDECAR_PATH, encode_events(events))
 
 
-def read_events(root: Path) -> tuple[list[dict[str, Any]], int]:
+def read_events(root: Path) -> tuple[list[Any], int]:
     """Read the sidecar log.
 
     Returns:
@@ -131,7 +141,7 @@ def read_events(root: Path) -> tuple[list[dict[str, Any]], int]:
             return json.loads(b"[" + data[:-1].replace(b"\n", b",") + b"]"), len(data)
         except ValueError:
             pass
-    events: list[dict[str, Any]] = []
+    events: list[Any] = []
     offset = 0
     lines = data.split(b"\n")
     for i, line in enumerate(lines):
@@ -154,30 +164,34 @@ def read_events(root: Path) -> tuple[list[dict[str, Any]], int]:
     return events, offset
 
 
-def replay(events: list[dict[str, Any]], *, path: Path | None = None) -> list[EpisodeRecord]:
+def replay(events: list[Any], *, path: Path | None = None) -> list[EpisodeRecord]:
     """Apply the events in order and return the records, indexed by episode_index.
 
     Raises:
         DatasetCorruptError: an event refers to an unknown episode or adds one out of order.
     """
+    header = schema_event(events)
+    fields = tuple(header.get("record_fields", RECORD_FIELDS)) if header else RECORD_FIELDS
+    positional = fields == RECORD_FIELDS
     records: list[EpisodeRecord] = []
+    append = records.append
+    parse_time = datetime.fromisoformat
     for n, e in enumerate(events):
-        op = e.get("op")
-        if op == "add":
-            if e.get("episode_index") != len(records):
-                raise DatasetCorruptError(
-                    f"sidecar event {n + 1} adds episode {e.get('episode_index')} where {len(records)} was due",
-                    path=path)
-            fields = {k: v for k, v in e.items() if k != "op"}
-            fields["created_at"] = datetime.fromisoformat(fields["created_at"])
+        if type(e) is list:  # an "add" line
             try:
-                records.append(EpisodeRecord(**fields))
-            except TypeError as exc:
+                rec = EpisodeRecord(*e[1:]) if positional else EpisodeRecord(**dict(zip(fields, e[1:], strict=True)))
+                rec.created_at = parse_time(rec.created_at)  # type: ignore[arg-type]
+            except (TypeError, ValueError) as exc:
                 raise DatasetCorruptError(f"sidecar event {n + 1} is malformed: {exc}", path=path) from exc
+            if rec.episode_index != len(records):
+                raise DatasetCorruptError(
+                    f"sidecar event {n + 1} adds episode {rec.episode_index} where {len(records)} was due", path=path)
+            append(rec)
             continue
+        op = e.get("op") if isinstance(e, dict) else None
         if op == "schema":
             continue
-        idx = e.get("episode_index")
+        idx = e.get("episode_index") if isinstance(e, dict) else None
         if op not in _OPS or not isinstance(idx, int) or not 0 <= idx < len(records):
             raise DatasetCorruptError(f"sidecar event {n + 1} ({op}) refers to unknown episode {idx}", path=path)
         rec = records[idx]
@@ -192,9 +206,15 @@ def replay(events: list[dict[str, Any]], *, path: Path | None = None) -> list[Ep
     return records
 
 
-def schema_event(events: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """The schema header of the log (features, fps, robot_type), if it has one."""
-    return events[0] if events and events[0].get("op") == "schema" else None
+def schema_header(features: dict[str, Any], fps: int, robot_type: str) -> dict[str, Any]:
+    """The first line of a sidecar log."""
+    return {"op": "schema", "features": features, "fps": fps, "robot_type": robot_type,
+            "record_fields": list(RECORD_FIELDS)}
+
+
+def schema_event(events: list[Any]) -> dict[str, Any] | None:
+    """The schema header of the log (features, fps, robot_type, record_fields), if it has one."""
+    return events[0] if events and isinstance(events[0], dict) and events[0].get("op") == "schema" else None
 
 
 def load_records(root: Path) -> list[EpisodeRecord]:

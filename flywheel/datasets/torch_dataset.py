@@ -116,7 +116,8 @@ class FrameDataset(Dataset):
             raise IndexError(f"frame {idx} out of range 0..{self._n - 1}")
         idx = int(idx) % self._n
         pos = int(self._pos[idx])
-        item: dict[str, Any] = {k: t[idx] for k, t in self._tensors.items()}
+        item: dict[str, Any] = {k: torch.from_numpy(self._cols[k][idx]) for k in self.numeric_keys}
+        item.update({k: self._tensors[k][idx] for k in _SCALARS})
         for key in self.video_keys:
             if key not in self._deltas:
                 frame = self._frames(pos, key)[idx - self._starts[pos]]
@@ -130,7 +131,7 @@ class FrameDataset(Dataset):
                 frames = self._frames(pos, key)[q - lo]
                 item[key] = torch.from_numpy(frames).permute(0, 3, 1, 2).float() / 255.0
             else:
-                item[key] = self._tensors[key][torch.from_numpy(q)]
+                item[key] = torch.from_numpy(self._cols[key][q])
         item["task"] = self.tasks[pos]
         return item
 
@@ -144,7 +145,6 @@ class FrameDataset(Dataset):
         idx = np.asarray(indices, dtype=np.int64)
         if idx.size and (idx.min() < 0 or idx.max() >= self._n):
             raise IndexError(f"frames must be in 0..{self._n - 1}")
-        t = torch.from_numpy(idx)
-        batch: dict[str, Any] = {k: v[t] for k, v in self._tensors.items()}
+        batch: dict[str, Any] = {k: torch.from_numpy(v[idx]) for k, v in self._cols.items()}
         batch["task"] = [self.tasks[p] for p in self._pos[idx]]
         return batch

@@ -62,6 +62,7 @@ from flywheel.datasets.records import (
     read_events,
     replay,
     schema_event,
+    schema_header,
     truncate_torn_tail,
 )
 from flywheel.datasets.stats import compute_episode_stats
@@ -100,7 +101,7 @@ def create_dataset(root: Path, *, features: dict[str, dict[str, Any]], fps: int 
     if (root / INFO_PATH).exists():
         raise Conflict(f"{root} holds a dataset already", hint="open it with open_for_append()")
     (root / "meta").mkdir(parents=True, exist_ok=True)
-    header = {"op": "schema", "features": feats, "fps": int(fps), "robot_type": robot_type}
+    header = schema_header(feats, int(fps), robot_type)
     write_atomic(root / SIDECAR_PATH, encode_events([header]))
     for rel in (TASKS_PATH, EPISODES_PATH, EPISODES_STATS_PATH):
         write_atomic(root / rel, b"")
