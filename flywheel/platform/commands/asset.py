@@ -167,7 +167,8 @@ def delete(asset: AssetArg, yes: YesOpt = False) -> None:
 def _progress() -> Progress:
     """A transfer progress bar on stderr that disappears when done (stdout stays clean for --json)."""
     columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn())
-    return Progress(*columns, console=err_console(), transient=True)
+    err = err_console()
+    return Progress(*columns, console=err, transient=True, disable=not err.is_terminal)
 
 
 def _read_with_progress(path: Path) -> Iterator[bytes]:
