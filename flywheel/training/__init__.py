@@ -1,0 +1,1 @@
+"""Training templates: one module per recipe, sharing evaluation, ONNX export and the run contract."""
