@@ -15,8 +15,10 @@ from typing import Annotated
 
 from fastapi import Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.exc import IntegrityError as DatabaseIntegrityError
 from sqlalchemy.orm import Session
 
+from flywheel.errors import Conflict
 from flywheel.platform import users
 from flywheel.platform.models import User
 from flywheel.store.engine import get_engine, session_scope
@@ -28,9 +30,16 @@ def get_session() -> Iterator[Session]:
     The engine comes from the settings at request time, so `FLYWHEEL_DATABASE_URL` set by a test (or an
     operator) is honoured without rebuilding the app. Committing here (before the answer is sent, see
     `scope="function"` below) fires the after-commit hook that deletes blobs nothing references any more.
+    A constraint the database enforces itself (two requests creating the same name at once) answers 409.
     """
-    with session_scope(get_engine()) as session:
-        yield session
+    try:
+        with session_scope(get_engine()) as session:
+            yield session
+    except DatabaseIntegrityError as exc:
+        raise Conflict(
+            "the change clashes with data another request stored at the same time",
+            hint="Reload and retry: the other change is in place now.",
+        ) from exc
 
 
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]

@@ -5,9 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
+from flywheel.api.deps import CurrentUser, SessionDep
+from flywheel.platform.models import Project
+from flywheel.store import new_id
 from tests.api.conftest import Api, assert_error
 
 
@@ -37,3 +41,17 @@ def test_the_key_is_read_from_the_authorization_header_only(api: Api, client: Te
     assert_error(client.get("/api/v1/users/me", params={"api_key": api.key}), 401)
     assert_error(client.get("/api/v1/users/me", headers={"X-API-Key": api.key}), 401)
     assert client.get("/api/v1/users/me", headers={"authorization": f"bearer {api.key}"}).status_code == 200
+
+
+def test_a_change_the_database_refuses_at_commit_is_409_not_2xx(app: FastAPI, api: Api, session: Session) -> None:
+    project = api.project("look-at")
+
+    @app.post("/api/v1/_test/duplicate")
+    def duplicate(db: SessionDep, user: CurrentUser) -> dict[str, str]:
+        # What a concurrent request could do between a service's check and the commit: the same name again.
+        db.add(Project(id=new_id("prj"), owner_id=user.id, name="look-at"))
+        return {"status": "stored?"}
+
+    body = assert_error(api.post("/_test/duplicate"), 409)
+    assert body["hint"]
+    assert [p["id"] for p in api.ok(api.get("/projects"))] == [project["id"]], "the refused commit stored nothing"

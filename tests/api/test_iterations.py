@@ -64,6 +64,9 @@ def test_bad_bodies_and_indexes_are_422_naming_the_field(api: Api) -> None:
         api.post(f"/experiments/{eid}/iterations", json={"config_overrides": {"lr": 1}}), 422, field="config_overrides"
     )
     assert_error(api.post(f"/experiments/{eid}/iterations", json={"index": 5}), 422, field="index")
+    nul_id = {"input_dataset_ids": ["dst_\x00"]}
+    assert_error(api.post(f"/experiments/{eid}/iterations", json=nul_id), 422, field="input_dataset_ids")
+    assert_error(api.get("/iterations/itr_%00"), 422, field="iteration_id")
     assert_error(api.get(f"/experiments/{eid}/iterations/-1"), 422, field="index")
     assert_error(api.get(f"/experiments/{eid}/iterations/{2**31}"), 422, field="index")
     assert_error(api.get(f"/experiments/{eid}/iterations/first"), 422, field="index")
