@@ -3,11 +3,11 @@
 A control step is 10 physics steps of 2 ms. The anchor is the bare physics of one control step:
 ``mujoco.mj_step(model, data, nstep=10)`` on the same compiled model, driven by the actuator targets that
 uniform random actions produce in each action mode (computed before timing: the head-pose targets through the
-IK), so the solver sees the same kind of motion (random motor targets make the closed Stewart loops fight,
-which costs the solver several times more than reachable poses). Each env is run in both action modes for the
-same number of steps with uniform random actions (episodes reset as they end, resets included in the time).
-The sides alternate for a few rounds and medians are reported; the last line is the slowest env relative to
-its anchor (1.0 would mean the task adds nothing on top of the physics).
+IK), so the solver sees the same kind of motion (random motor targets make the closed Stewart loops fight, which
+costs the solver more than reachable poses), reset to the home pose at the task's episode length. Each env is
+run in both action modes for the same number of steps with uniform random actions (episodes reset as they
+end, resets included in the time). The sides alternate for a few rounds and medians are reported; the last
+line is the slowest env relative to its anchor (1.0 would mean the task adds nothing on top of the physics).
 
 Run: ``.venv/bin/python benchmarks/reachy_speed.py [--steps 2000] [--rounds 3]``. Prints the ratio last.
 """
@@ -39,16 +39,19 @@ def random_targets(mode: str, steps: int, seed: int = 0) -> np.ndarray:
     return targets
 
 
-def raw_mujoco(targets: np.ndarray) -> float:
-    """Control steps/s of bare ``mj_step`` (10 substeps) driven by precomputed actuator targets."""
+def raw_mujoco(targets: np.ndarray, episode_steps: int) -> float:
+    """Control steps/s of bare ``mj_step`` (10 substeps) driven by precomputed targets, reset like an episode."""
     model = load_model()
     m, d = model.mj, mujoco.MjData(model.mj)
     d.qpos[:] = model.home_qpos
     ids = model.ctrl_ids
     start = time.perf_counter()
-    for target in targets:
+    for i, target in enumerate(targets):
         d.ctrl[ids] = target
         mujoco.mj_step(m, d, nstep=SUBSTEPS)
+        if (i + 1) % episode_steps == 0:
+            mujoco.mj_resetData(m, d)
+            d.qpos[:] = model.home_qpos
     return len(targets) / (time.perf_counter() - start)
 
 
@@ -73,22 +76,21 @@ def main() -> None:
     args = parser.parse_args()
     modes = ("head_pose", "motors")
     targets = {mode: random_targets(mode, args.steps) for mode in modes}
-    anchors: dict[str, list[float]] = {mode: [] for mode in modes}
+    anchors: dict[str, list[float]] = {f"{name}/{mode}": [] for name in TASKS for mode in modes}
     results: dict[str, list[float]] = {f"{name}/{mode}": [] for name in TASKS for mode in modes}
     for _ in range(args.rounds):
-        for mode in modes:
-            anchors[mode].append(raw_mujoco(targets[mode]))
         for key in results:
             name, mode = key.split("/")
+            anchors[key].append(raw_mujoco(targets[mode], TASKS[name].default_episode_steps))
             results[key].append(env_speed(TASKS[name], mode, args.steps))
-    anchor = {mode: float(np.median(v)) for mode, v in anchors.items()}
-    for mode in modes:
-        print(f"{'raw mj_step x10, ' + mode:30s}: {anchor[mode]:7.0f} control steps/s (anchor)")
     ratios = {}
     for key, values in results.items():
-        value, mode = float(np.median(values)), key.split("/")[1]
-        ratios[key] = value / anchor[mode]
-        print(f"{'Reachy' + key:30s}: {value:7.0f} env steps/s ({ratios[key]:.2f}x its anchor)")
+        value, anchor = float(np.median(values)), float(np.median(anchors[key]))
+        ratios[key] = value / anchor
+        print(
+            f"{'Reachy' + key:24s}: {value:6.0f} env steps/s | raw mj_step x10, same targets and resets: "
+            f"{anchor:6.0f}/s | {ratios[key]:.2f}x"
+        )
     slowest = min(ratios, key=ratios.get)
     print(f"slowest env vs raw MuJoCo on the same motion (Reachy{slowest}): {ratios[slowest]:.2f}x")
 

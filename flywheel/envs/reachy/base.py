@@ -197,9 +197,10 @@ class ReachyEnv(gym.Env[np.ndarray, np.ndarray]):
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         """Apply one 50 Hz action, run 10 physics steps, and score the new state."""
-        a = np.clip(np.asarray(action, dtype=np.float64).reshape(self.action_space.shape), -1.0, 1.0)
-        if not np.all(np.isfinite(a)):
+        a = np.asarray(action, dtype=np.float64).reshape(self._prev_action.shape)
+        if not math.isfinite(a.sum()):  # NaN or inf anywhere makes the sum non-finite
             raise InvalidInput("action contains NaN or inf", field="action", allowed="finite values in [-1, 1]")
+        a = np.minimum(np.maximum(a, -1.0), 1.0)
         self._apply_action(a)
         m, d = self._m, self._d
         mujoco.mj_step(m, d, nstep=SUBSTEPS)
@@ -209,18 +210,20 @@ class ReachyEnv(gym.Env[np.ndarray, np.ndarray]):
         hist = self._angle_hist
         hist[:-1] = hist[1:]
         hist[-1] = self.head_pose[:3]
-        jerk = float(np.linalg.norm(hist[3] - 3 * hist[2] + 3 * hist[1] - hist[0])) / CONTROL_DT**3
+        third = hist[3] - 3.0 * hist[2] + 3.0 * hist[1] - hist[0]
+        jerk = math.sqrt(float(third @ third)) / CONTROL_DT**3
         energy = float(np.abs(d.actuator_force * d.actuator_velocity).sum()) * CONTROL_DT
         self._episode_energy += energy
         delta = a - self._prev_action
-        action_rate = float(np.sqrt(delta @ delta))
+        delta_sq = float(delta @ delta)
+        action_rate = math.sqrt(delta_sq)
         self._prev_action[:] = a
         self._update_success()
         error = self.pointing_error
         reward = (
             math.exp(-error / REWARD_SCALE_RAD)
             + (ON_TARGET_BONUS if error < math.radians(POINTING_TOLERANCE_DEG) else 0.0)
-            - ACTION_RATE_PENALTY * float(delta @ delta) / delta.size
+            - ACTION_RATE_PENALTY * delta_sq / delta.size
         )
         truncated = self._step >= self.episode_steps
         return self._observation(), reward, False, truncated, self._info(jerk, action_rate, energy)
@@ -268,7 +271,7 @@ class ReachyEnv(gym.Env[np.ndarray, np.ndarray]):
         if self._target_point is not None:
             camera = self.head_position + rot @ _CAMERA_OFFSET
             v = self._target_point - camera
-            self._target_direction = v / max(float(np.linalg.norm(v)), 1e-9)
+            self._target_direction = v / max(math.sqrt(float(v @ v)), 1e-9)
         local = rot.T @ self._target_direction
         self._target_in_head = local
         self.pointing_error = math.atan2(math.hypot(local[1], local[2]), local[0])
@@ -282,7 +285,7 @@ class ReachyEnv(gym.Env[np.ndarray, np.ndarray]):
         obs[21] = self.pointing_error
         obs[self._act_slice] = self._prev_action
         self._write_task_obs(obs[self._task_slice])
-        return np.clip(obs, -OBS_BOUND, OBS_BOUND)
+        return np.minimum(np.maximum(obs, -OBS_BOUND), OBS_BOUND)
 
     def _info(self, jerk: float, action_rate: float, energy: float) -> dict[str, Any]:
         info = {

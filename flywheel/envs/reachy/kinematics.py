@@ -60,6 +60,7 @@ STEWART_HIGH = np.array(
         0.8377580409573296,
     ]
 )
+_LOW, _HIGH = tuple(STEWART_LOW.tolist()), tuple(STEWART_HIGH.tolist())  # plain floats: fast scalar checks
 
 
 def rotation_matrix(roll: float, pitch: float, yaw: float) -> np.ndarray:
@@ -143,19 +144,27 @@ class HeadKinematics:
             t_world_motor = np.linalg.inv(np.asarray(motor["T_motor_world"], dtype=np.float64))
             sign = 1.0 if motor["solution"] else -1.0
             self._kin.add_branch(list(motor["branch_position"]), t_world_motor.tolist(), sign)
-        self._pose = np.eye(4)
+
+    def _solve(self, roll: float, pitch: float, yaw: float, z: float, body_yaw: float) -> list[float]:
+        cr, sr = math.cos(roll), math.sin(roll)
+        cp, sp = math.cos(pitch), math.sin(pitch)
+        cy, sy = math.cos(yaw), math.sin(yaw)
+        pose = [  # rotation_matrix(roll, pitch, yaw) and the height, without numpy: this runs every step
+            [cy * cp, cy * sp * sr - sy * cr, cy * sp * cr + sy * sr, 0.0],
+            [sy * cp, sy * sp * sr + cy * cr, sy * sp * cr - cy * sr, 0.0],
+            [-sp, cp * sr, cp * cr, z + self.head_z_offset],
+            [0.0, 0.0, 0.0, 1.0],
+        ]
+        return self._kin.inverse_kinematics(pose, body_yaw)
 
     def raw_motor_angles(self, roll: float, pitch: float, yaw: float, z: float, body_yaw: float = 0.0) -> np.ndarray:
         """The IK's answer as is: six angles (rad), NaN where a leg cannot reach the pose."""
-        pose = self._pose
-        pose[:3, :3] = rotation_matrix(roll, pitch, yaw)
-        pose[2, 3] = z + self.head_z_offset
-        return np.asarray(self._kin.inverse_kinematics(pose.tolist(), body_yaw), dtype=np.float64)
+        return np.asarray(self._solve(roll, pitch, yaw, z, body_yaw), dtype=np.float64)
 
     @staticmethod
-    def feasible(angles: np.ndarray) -> bool:
+    def feasible(angles: np.ndarray | list[float]) -> bool:
         """Whether six motor angles are all finite and inside the motors' control ranges."""
-        return bool(np.all(angles >= STEWART_LOW) and np.all(angles <= STEWART_HIGH))  # False for NaN
+        return all(lo <= a <= hi for a, lo, hi in zip(angles, _LOW, _HIGH, strict=True))  # False for NaN
 
     def motor_angles(self, roll: float, pitch: float, yaw: float, z: float, body_yaw: float = 0.0) -> np.ndarray:
         """Six motor angles for a reachable pose; raises ``ValueError`` if the pose is out of reach.
@@ -190,16 +199,16 @@ class HeadKinematics:
             >>> bool(HeadKinematics.feasible(angles)), 0.0 < s < 1.0
             (True, True)
         """
-        angles = self.raw_motor_angles(roll, pitch, yaw, z, body_yaw)
+        angles = self._solve(roll, pitch, yaw, z, body_yaw)
         if self.feasible(angles):
-            return angles, 1.0
+            return np.array(angles), 1.0
         lo, hi = 0.0, 1.0
-        best = self.raw_motor_angles(0.0, 0.0, 0.0, 0.0, body_yaw)
+        best = self._solve(0.0, 0.0, 0.0, 0.0, body_yaw)
         for _ in range(iterations):
             mid = 0.5 * (lo + hi)
-            trial = self.raw_motor_angles(roll * mid, pitch * mid, yaw * mid, z * mid, body_yaw)
+            trial = self._solve(roll * mid, pitch * mid, yaw * mid, z * mid, body_yaw)
             if self.feasible(trial):
                 lo, best = mid, trial
             else:
                 hi = mid
-        return best, lo
+        return np.array(best), lo
