@@ -5,7 +5,9 @@ with one atomic directory exchange (``renameat2(RENAME_EXCHANGE)``); the old fol
 crash at any moment leaves either the old dataset or the new one at ``root``, complete, plus perhaps a
 leftover build folder that the next writer or compaction removes. Episodes are renumbered 0..N-1 in
 their old order, ``index`` runs over the kept frames, tasks are renumbered in order of first use; each
-record keeps its episode_id, chunk_id, created_at, task, success and source.
+record keeps its episode_id, chunk_id, created_at, task, success and source, and gets
+``metadata["compacted_from"]``: its episode_index before this compaction and the frame range it keeps,
+counted in the frames of the episode as first recorded (so it stays meaningful over several compactions).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from flywheel.datasets.commit import recover
 from flywheel.datasets.durable import fsync_dir, locked, write_atomic
 from flywheel.datasets.format import (
     EDIT_LOCK,
@@ -32,7 +35,9 @@ from flywheel.datasets.format import (
     load_info,
     make_info,
     to_arrow,
+    user_features,
     video_file,
+    video_keys,
 )
 from flywheel.datasets.meta import tasks_of, write_all
 from flywheel.datasets.reader import DatasetReader
@@ -40,6 +45,7 @@ from flywheel.datasets.records import (
     EpisodeRecord,
     add_event,
     encode_events,
+    load_records,
     read_events,
     schema_event,
     schema_header,
@@ -141,6 +147,8 @@ def compact(root: Path) -> CompactReport:
     with locked(root / WRITE_LOCK, what=f"dataset {root}"), \
             locked(root / EDIT_LOCK, what=f"dataset {root}", blocking=True):
         remove_build_dirs(root)
+        keys = video_keys(user_features(load_info(root)["features"]))
+        recover(root, load_records(root), keys)  # a writer killed earlier may have left saved episodes
         build = root.with_name(f".{root.name}{_BUILD_MARK}{os.getpid()}")
         report = _build(root, build)
         _exchange(root, build)  # `build` now holds the old dataset
@@ -198,8 +206,10 @@ def _build(root: Path, build: Path) -> CompactReport:
                 stats[key] = old or compute_episode_stats({key: reader.read_video(rec.episode_index, key)},
                                                           features)[key]
         all_stats[new_index] = stats
+        offset = int(rec.metadata.get("compacted_from", {}).get("start_frame", 0))
         meta = {**rec.metadata, "compacted_from": {"episode_index": rec.episode_index,
-                                                   "start_frame": rec.start_frame, "end_frame": rec.end_frame}}
+                                                   "start_frame": offset + rec.start_frame,
+                                                   "end_frame": offset + rec.end_frame}}
         new_records.append(replace(rec, episode_index=new_index, total_frames=n, start_frame=0, end_frame=n,
                                    metadata=meta))
         frame_total += n

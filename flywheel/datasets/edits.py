@@ -6,14 +6,18 @@ several processes (and a writer recording at the same time) never interleave or 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from flywheel.datasets.durable import locked
-from flywheel.datasets.format import EDIT_LOCK, load_info
+from flywheel.datasets.format import EDIT_LOCK, WRITE_LOCK, load_info, user_features, video_keys
 from flywheel.datasets.records import EpisodeRecord, append_events, load_records, now
-from flywheel.errors import InvalidInput, NotFound
+from flywheel.errors import Conflict, InvalidInput, NotFound
+
+#: How long an edit waits for a live writer to commit an episode it has just saved.
+_COMMIT_WAIT_S = 5.0
 
 
 def _indexes(episode_indexes: int | Iterable[int]) -> list[int]:
@@ -26,11 +30,35 @@ def _indexes(episode_indexes: int | Iterable[int]) -> list[int]:
     return items
 
 
-def _edit(root: Path, make_events: Any) -> list[EpisodeRecord]:
+def _committed(root: Path, wanted: list[int]) -> list[EpisodeRecord]:
+    """Committed records, waiting briefly for episodes a live writer saved but has not committed yet.
+
+    Episodes saved by a writer that died are committed here (the write lock is free then).
+    """
+    from flywheel.datasets.commit import recover, visible_records
+
+    keys = video_keys(user_features(load_info(root)["features"]))
+    deadline = time.monotonic() + _COMMIT_WAIT_S
+    while True:
+        records = load_records(root)
+        top = max(wanted, default=-1)
+        if top < len(records) or top >= len(visible_records(root, records, keys)):
+            return records  # committed, or unknown altogether (NotFound follows)
+        try:
+            with locked(root / WRITE_LOCK, what=f"dataset {root}"):
+                return recover(root, records, keys)
+        except Conflict:
+            if time.monotonic() > deadline:
+                raise Conflict(f"episode {top} is still being committed by the writer of {root}",
+                               hint="retry in a moment") from None
+            time.sleep(0.02)
+
+
+def _edit(root: Path, make_events: Any, wanted: list[int]) -> list[EpisodeRecord]:
     root = Path(root)
     load_info(root)
     with locked(root / EDIT_LOCK, what=f"dataset {root}", blocking=True):
-        records = load_records(root)
+        records = _committed(root, wanted)
         events = make_events(records)
         append_events(root, events)
         return [_apply(records, e) for e in events]
@@ -80,7 +108,7 @@ def trim_episode(root: Path, episode_index: int, *, start_frame: int, end_frame:
         return [{"op": "trim", "episode_index": index, "start_frame": start_frame, "end_frame": end_frame,
                  "at": now().isoformat()}]
 
-    return _edit(root, events)[0]
+    return _edit(root, events, [index])[0]
 
 
 def _set_deleted(root: Path, episode_indexes: int | Iterable[int], deleted: bool) -> list[EpisodeRecord]:
@@ -92,7 +120,7 @@ def _set_deleted(root: Path, episode_indexes: int | Iterable[int], deleted: bool
         op = "delete" if deleted else "undelete"
         return [{"op": op, "episode_index": i, "at": now().isoformat()} for i in dict.fromkeys(indexes)]
 
-    return _edit(root, events)
+    return _edit(root, events, indexes)
 
 
 def soft_delete(root: Path, episode_indexes: int | Iterable[int]) -> list[EpisodeRecord]:
@@ -133,4 +161,4 @@ def set_success(root: Path, episode_index: int, success: bool | None) -> Episode
         _check_exists(records, index)
         return [{"op": "success", "episode_index": index, "success": success, "at": now().isoformat()}]
 
-    return _edit(root, events)[0]
+    return _edit(root, events, [index])[0]

@@ -7,6 +7,7 @@ A dataset folder::
     meta/tasks.jsonl               one line per task: task_index, task
     meta/episodes_stats.jsonl      one line per episode: per-feature min/max/mean/std/count
     meta/flywheel_episodes.jsonl   Flywheel's append-only log of episode record events (the commit point)
+    meta/flywheel_pending.jsonl    episodes saved but not yet committed (durability in progress)
     data/chunk-XXX/episode_XXXXXX.parquet
     videos/chunk-XXX/<video_key>/episode_XXXXXX.mp4
 
@@ -40,6 +41,7 @@ EPISODES_PATH = "meta/episodes.jsonl"
 TASKS_PATH = "meta/tasks.jsonl"
 EPISODES_STATS_PATH = "meta/episodes_stats.jsonl"
 SIDECAR_PATH = "meta/flywheel_episodes.jsonl"
+PENDING_PATH = "meta/flywheel_pending.jsonl"
 DATA_PATH = "data/chunk-{episode_chunk:03d}/episode_{episode_index:06d}.parquet"
 VIDEO_PATH = "videos/chunk-{episode_chunk:03d}/{video_key}/episode_{episode_index:06d}.mp4"
 WRITE_LOCK = ".flywheel-write.lock"

@@ -92,14 +92,14 @@ class MetaFiles:
                          total_episodes=self.total_episodes, total_frames=self.total_frames,
                          total_tasks=len(self.tasks))
 
-    def add_episode(self, record: EpisodeRecord, stats: dict[str, Any]) -> None:
-        """Record a committed episode in every meta file."""
+    def add_episode(self, record: EpisodeRecord, stats: bytes) -> None:
+        """Record a committed episode in every meta file (``stats``: its ``stats_line``)."""
         if record.task not in self.tasks:
             self.tasks[record.task] = len(self.tasks)
             append_bytes(self.root / TASKS_PATH, task_line(self.tasks[record.task], record.task), sync=False)
         append_bytes(self.root / EPISODES_PATH,
                      episode_line(record.episode_index, record.task, record.total_frames), sync=False)
-        append_bytes(self.root / EPISODES_STATS_PATH, stats_line(record.episode_index, stats), sync=False)
+        append_bytes(self.root / EPISODES_STATS_PATH, stats, sync=False)
         self.total_episodes += 1
         self.total_frames += record.total_frames
         if time.monotonic() - self._info_written >= INFO_INTERVAL_S:

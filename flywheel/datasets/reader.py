@@ -14,6 +14,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from flywheel.datasets.commit import visible_records
 from flywheel.datasets.episode import EpisodeArrays
 from flywheel.datasets.format import (
     DEFAULT_FEATURES,
@@ -86,7 +87,8 @@ class DatasetReader:
         self.info = load_info(self.root)
         self.features = user_features(self.info["features"])
         self.fps = int(self.info["fps"])
-        self.records: list[EpisodeRecord] = load_records(self.root)
+        # Committed records, plus episodes saved but not yet committed whose files are complete.
+        self.records: list[EpisodeRecord] = visible_records(self.root, load_records(self.root), self.video_keys)
 
     @property
     def video_keys(self) -> list[str]:

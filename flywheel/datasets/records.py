@@ -119,8 +119,8 @@ def append_events(root: Path, events: list[Any]) -> None:
     append_bytes(Path(root) / SIDECAR_PATH, encode_events(events))
 
 
-def read_events(root: Path) -> tuple[list[Any], int]:
-    """Read the sidecar log.
+def read_events(root: Path, rel: str = SIDECAR_PATH, *, missing_ok: bool = False) -> tuple[list[Any], int]:
+    """Read the sidecar log (or another event log of the folder, ``rel``).
 
     Returns:
         The events, and the byte length of the valid prefix (shorter than the file if its last line
@@ -129,10 +129,12 @@ def read_events(root: Path) -> tuple[list[Any], int]:
     Raises:
         DatasetCorruptError: a line other than the last is not valid JSON.
     """
-    path = Path(root) / SIDECAR_PATH
+    path = Path(root) / rel
     try:
         data = path.read_bytes()
     except FileNotFoundError:
+        if missing_ok:
+            return [], 0
         raise DatasetCorruptError(f"{path} is missing", path=path) from None
     if not data:
         return [], 0
@@ -164,14 +166,31 @@ def read_events(root: Path) -> tuple[list[Any], int]:
     return events, offset
 
 
+def record_from_event(event: list[Any], fields: tuple[str, ...] = RECORD_FIELDS) -> EpisodeRecord:
+    """The record an "add" line describes (``fields``: the field order the schema line names).
+
+    Raises:
+        TypeError, ValueError: the line does not describe a record.
+    """
+    values = event[1:]
+    rec = EpisodeRecord(*values) if fields == RECORD_FIELDS else EpisodeRecord(**dict(zip(fields, values, strict=True)))
+    rec.created_at = datetime.fromisoformat(rec.created_at)  # type: ignore[arg-type]
+    return rec
+
+
+def record_fields(events: list[Any]) -> tuple[str, ...]:
+    """The field order of "add" lines, as the schema line names it."""
+    header = schema_event(events)
+    return tuple(header.get("record_fields", RECORD_FIELDS)) if header else RECORD_FIELDS
+
+
 def replay(events: list[Any], *, path: Path | None = None) -> list[EpisodeRecord]:
     """Apply the events in order and return the records, indexed by episode_index.
 
     Raises:
         DatasetCorruptError: an event refers to an unknown episode or adds one out of order.
     """
-    header = schema_event(events)
-    fields = tuple(header.get("record_fields", RECORD_FIELDS)) if header else RECORD_FIELDS
+    fields = record_fields(events)
     positional = fields == RECORD_FIELDS
     records: list[EpisodeRecord] = []
     append = records.append

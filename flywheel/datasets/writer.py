@@ -1,15 +1,16 @@
 """Creating a dataset folder and writing episodes to it, crash-safe.
 
-An episode is committed in this order: its mp4 files and its parquet file are written to temporary
-names, fsynced and renamed; then its record is appended (fsynced) to the sidecar log, which is the
-commit point; then LeRobot's meta files are updated. A crash before the commit leaves files nobody
-refers to: they are invisible, and the next ``open_for_append`` deletes them. Each writer session is a
-new chunk id (one append batch) and never rewrites an existing episode file.
+Saving an episode (``save_episode``/``append_episode``): its mp4 files (fsynced by ``encode_video``) and
+its parquet file are written under temporary names and renamed, then its record is appended to the
+pending journal; from then on a ``kill -9`` loses nothing. The committer thread (``commit.py``) then
+fsyncs the files and appends the record to the sidecar log, the commit point, and updates LeRobot's meta
+files. A crash before the files are complete leaves files nobody refers to: they are invisible, and the
+next ``open_for_append`` deletes them. Each writer session is a new chunk id (one append batch) and never
+rewrites an existing episode file.
 
 Saving costs the same for the 1000th episode as for the first: the jsonl files are appended to and only
-the small ``info.json`` is replaced. LeRobot's meta files are derived from the sidecar, so they are
-updated by a background thread after each commit (``flush``/``close`` wait for it; a crash leaves them
-behind and the next open rebuilds them).
+the small ``info.json`` is replaced, at most once a second (and at close). LeRobot's meta files are
+derived from the sidecar and not fsynced; after a crash the next open rebuilds them.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ import json
 import math
 import os
 import uuid
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from flywheel.datasets.durable import TEMP_MARK, FolderLock, fsync_dir, locked, temp_path, write_atomic
+from flywheel.datasets.commit import Committer, recover
+from flywheel.datasets.durable import TEMP_MARK, FolderLock, append_bytes, fsync_dir, locked, temp_path, write_atomic
 from flywheel.datasets.episode import EpisodeArrays
 from flywheel.datasets.format import (
     DEFAULT_FEATURES,
@@ -35,6 +36,7 @@ from flywheel.datasets.format import (
     EPISODES_PATH,
     EPISODES_STATS_PATH,
     INFO_PATH,
+    PENDING_PATH,
     SIDECAR_PATH,
     TASKS_PATH,
     WRITE_LOCK,
@@ -51,12 +53,11 @@ from flywheel.datasets.format import (
     video_keys,
 )
 from flywheel.datasets.frames import validate_columns, validate_frame
-from flywheel.datasets.meta import MetaFiles, sync_meta, tasks_of
+from flywheel.datasets.meta import MetaFiles, stats_line, sync_meta, tasks_of
 from flywheel.datasets.records import (
     SKEW_LIMIT_MS,
     EpisodeRecord,
     add_event,
-    append_events,
     encode_events,
     now,
     read_events,
@@ -224,9 +225,7 @@ class DatasetWriter:
         self._fast_layout = {k: (dt, shape) for k, dt, shape, _ in self._fast}
         self._buffer = _EpisodeBuffer(self._fast_layout, self._fast_keys)
         self._task: str | None = None
-        self._meta_pool: ThreadPoolExecutor | None = None
-        self._meta_jobs: list[Future[None]] = []
-        self._meta_error: BaseException | None = None
+        self._committer = Committer(root)
         self._dirs_made: set[Path] = set()
 
     @classmethod
@@ -238,10 +237,10 @@ class DatasetWriter:
             remove_build_dirs(root)
             with locked(root / EDIT_LOCK, what=f"dataset {root}", blocking=True):
                 truncate_torn_tail(root)
-            events, _ = read_events(root)
-            records = replay(events, path=root / SIDECAR_PATH)
-            info = _load_or_rebuild_info(root, events)
-            keys = video_keys(user_features(info["features"]))
+                events, _ = read_events(root)
+                info = _load_or_rebuild_info(root, events)
+                keys = video_keys(user_features(info["features"]))
+                records = recover(root, replay(events, path=root / SIDECAR_PATH), keys)
             cleanup_uncommitted(root, len(records), keys)
 
             def stats_of(index: int) -> dict[str, Any]:
@@ -458,12 +457,8 @@ class DatasetWriter:
             self._mkdir(path.parent)
             tmp = temp_path(path)
             written.append(path)
-            with open(tmp, "wb") as f:
-                pq.write_table(table, f, use_dictionary=False, write_statistics=False)
-                f.flush()
-                os.fsync(f.fileno())
+            pq.write_table(table, tmp, use_dictionary=False, write_statistics=False)
             os.replace(tmp, path)
-            fsync_dir(path.parent)
             record = EpisodeRecord(
                 episode_index=index, episode_id=uuid.uuid4().hex, chunk_id=self.chunk_id, created_at=now(),
                 total_frames=n, start_frame=0, end_frame=n, task=task,
@@ -471,55 +466,47 @@ class DatasetWriter:
                 skew_flagged=max_skew_ms is not None and max_skew_ms > SKEW_LIMIT_MS,
                 max_skew_ms=None if max_skew_ms is None else float(max_skew_ms), metadata=metadata,
             )
-            append_events(self.root, [add_event(record)])  # the commit point
+            line = encode_events([add_event(record)])
+            append_bytes(self.root / PENDING_PATH, line, sync=False)  # saved: a kill -9 loses nothing now
         except BaseException:
             for path in written:
                 temp_path(path).unlink(missing_ok=True)
                 path.unlink(missing_ok=True)
             raise
+        files = [data_file(self.root, index)]  # mp4 files were fsynced by encode_video
+
+        def after_commit() -> None:
+            stats_cols = {k: v for k, v in columns.items() if k in self._all_features}
+            stats_cols.update(self._default_columns(table))
+            self._meta.add_episode(record, stats_line(index, compute_episode_stats(stats_cols, self._all_features)))
+
+        self._committer.submit(record, line, files, after_commit)
         self._next_index += 1
         self._next_frame += n
         self._tasks.setdefault(task, task_index)
         self.saved.append(record)
-        self._derive(record, columns, table)
         return record
 
-    def _derive(self, record: EpisodeRecord, columns: dict[str, np.ndarray], table: pa.Table) -> None:
-        """Update LeRobot's meta files for a committed episode, in the background (they are derived)."""
-        if self._meta_error is not None:
-            raise self._meta_error
-        if self._meta_pool is None:
-            self._meta_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="flywheel-meta")
-        self._meta_jobs = [f for f in self._meta_jobs if not f.done() or self._keep_error(f)]
-        self._meta_jobs.append(self._meta_pool.submit(self._derive_now, record, columns, table))
-
-    def _keep_error(self, future: Future[None]) -> bool:
-        if future.exception() is not None and self._meta_error is None:
-            self._meta_error = future.exception()
-        return False
-
-    def _derive_now(self, record: EpisodeRecord, columns: dict[str, np.ndarray], table: pa.Table) -> None:
-        stats_cols = {k: v for k, v in columns.items() if k in self._all_features}
-        stats_cols.update({k: table.column(k).to_numpy().reshape(-1, 1) for k in DEFAULT_FEATURES})
-        self._meta.add_episode(record, compute_episode_stats(stats_cols, self._all_features))
-
-    def flush(self) -> None:
-        """Wait until LeRobot's meta files reflect every saved episode (``close`` does this too)."""
-        for future in self._meta_jobs:
-            future.result()
-        self._meta_jobs = []
+    @staticmethod
+    def _default_columns(table: pa.Table) -> dict[str, np.ndarray]:
+        return {k: table.column(k).to_numpy().reshape(-1, 1) for k in DEFAULT_FEATURES}
 
     # -- lifetime ----------------------------------------------------------------------------------
 
+    def flush(self) -> None:
+        """Wait until every saved episode is committed (durable, in the sidecar and LeRobot's meta files)."""
+        self._check_open()
+        self._committer.close()
+        self._committer = Committer(self.root)
+
     def close(self) -> None:
-        """Finish the meta files and release the dataset; frames added but not saved are dropped."""
+        """Commit what was saved, finish the meta files and release the dataset; unsaved frames are dropped."""
         self.clear_episode()
         try:
-            if self._meta_pool is not None:
-                self._meta_pool.shutdown(wait=True)
-                self._meta_pool = None
-                self.flush()
-            self._meta.write_info()
+            self._committer.close()
+            if self._lock is not None:
+                self._meta.write_info()
+                write_atomic(self.root / PENDING_PATH, b"")  # every saved episode is committed now
         finally:
             self._release()
 

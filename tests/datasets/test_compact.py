@@ -94,3 +94,15 @@ def test_video_episodes_are_trimmed_and_kept(tmp_path: Path) -> None:
     assert cam.shape[0] == 3 and abs(int(cam[0, 0, 0, 0]) - 80) <= 3
     assert reader.read_episode(1).columns["cam"].shape[0] == 6
     assert verify(root).ok
+
+
+def test_repeated_compactions_keep_the_original_frame_range(tmp_path: Path) -> None:
+    root = tmp_path / "ds"
+    make(root, ["a", "a"])
+    trim_episode(root, 1, start_frame=2, end_frame=7)
+    compact(root)
+    trim_episode(root, 1, start_frame=1, end_frame=3)
+    compact(root)
+    rec = DatasetReader(root).records[1]
+    assert rec.metadata["compacted_from"] == {"episode_index": 1, "start_frame": 3, "end_frame": 5}
+    np.testing.assert_array_equal(DatasetReader(root).read_episode(1).columns["action"][:, 1], [3, 4])

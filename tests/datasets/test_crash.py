@@ -85,7 +85,7 @@ def run_and_kill(root: Path, mode: str, base: int, delay: float) -> list[str]:
     time.sleep(delay)
     child.send_signal(signal.SIGKILL)
     out, err = child.communicate(timeout=30)
-    assert child.returncode in (-signal.SIGKILL, 0), err
+    assert child.returncode in (-signal.SIGKILL, 0), (child.returncode, out[-500:], err)
     return out.splitlines()
 
 

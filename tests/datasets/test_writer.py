@@ -258,3 +258,47 @@ def test_video_feature_roundtrip(tmp_path: Path) -> None:
     assert got.shape == images.shape
     assert np.abs(got.astype(int) - images).max() <= LOSSLESS_TOLERANCE
     assert "observation.images.top" not in pq.read_table(data_file(root, 0)).column_names
+
+
+def test_saved_episodes_survive_a_writer_that_died_before_committing(tmp_path: Path, monkeypatch) -> None:
+    from flywheel.datasets.commit import Committer
+    from flywheel.datasets.edits import trim_episode
+
+    root = tmp_path / "ds"
+    with create_dataset(root, features=FEATURES, fps=10, robot_type="arm") as w:
+        record(w, 3)
+    monkeypatch.setattr(Committer, "_commit", lambda self, jobs: None)  # the process "dies" before committing
+    w = open_for_append(root)
+    record(w, 4, start=10)
+    record(w, 5, start=20)
+    w._release()  # the lock goes with the process; nothing else runs
+    monkeypatch.undo()
+    committed = (root / "meta/flywheel_episodes.jsonl").read_text().count("\n")
+    assert committed == 2  # schema line + episode 0
+    reader = DatasetReader(root)  # readers see saved episodes whose files are complete
+    assert [r.total_frames for r in reader.records] == [3, 4, 5]
+    assert reader.read_episode(2).columns["action"][0, 0] == 20
+    trim_episode(root, 2, start_frame=1, end_frame=3)  # an edit commits them (the writer is gone)
+    assert (root / "meta/flywheel_episodes.jsonl").read_text().count("\n") == 5
+    with open_for_append(root) as w:
+        assert w.num_episodes == 3 and w.chunk_id == 2
+    assert DatasetReader(root).records[2].length == 2
+
+
+def test_pending_episode_with_incomplete_file_stays_invisible(tmp_path: Path, monkeypatch) -> None:
+    from flywheel.datasets.commit import Committer
+
+    root = tmp_path / "ds"
+    monkeypatch.setattr(Committer, "_commit", lambda self, jobs: None)
+    w = create_dataset(root, features=FEATURES, fps=10, robot_type="arm")
+    record(w, 3)
+    record(w, 3)
+    w._release()
+    monkeypatch.undo()
+    path = data_file(root, 0)
+    path.write_bytes(path.read_bytes()[:-20])  # power loss: the file never reached the disk whole
+    assert DatasetReader(root).records == []
+    with open_for_append(root) as w:
+        assert w.num_episodes == 0
+        record(w, 2)
+    assert [r.total_frames for r in DatasetReader(root).records] == [2]
