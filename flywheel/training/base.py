@@ -93,6 +93,8 @@ class EvalSummary:
     success_rate: float
     task_metrics: dict[str, float] = field(default_factory=dict)
     episodes: list[EpisodeArrays] = field(default_factory=list)
+    #: Dataset features of the recorded episodes (``flywheel.training.envs.features_for``), for the eval dataset.
+    features: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready numbers (without the recorded episodes)."""

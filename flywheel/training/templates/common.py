@@ -1,0 +1,79 @@
+"""The light part every template module shares at import time: the RL config fields, code version, atomic writes.
+
+Nothing here imports torch or Stable-Baselines3, so the template registry (config schemas and defaults) loads
+fast; the training machinery lives in :mod:`flywheel.training.templates.runtime`, imported inside ``run``.
+
+Example:
+    >>> RLConfig(net_arch=[32]).net_arch
+    [32]
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, field_validator
+
+from flywheel.training.base import TemplateConfig
+
+
+class RLConfig(TemplateConfig):
+    """Settings the Stable-Baselines3 templates share (on top of :class:`TemplateConfig`)."""
+
+    net_arch: list[int] = Field([64, 64], min_length=1, max_length=8,
+                                description="Hidden layer sizes of the policy (and value/Q) networks.")
+    speed_reward: bool = Field(False, description="Train on the DonkeyCar reward speed × (1 − |cte|/max_cte) "
+                               "(car tasks); evaluation always reports the task's own reward.")
+    curriculum: bool = Field(False, description="Raise the task's difficulty as the training success rate rises.")
+    eval_every: int = Field(0, ge=0, le=10**9, description="Evaluate every this many steps into eval/ metrics "
+                            "(0 = only the final evaluation).")
+
+    @field_validator("net_arch")
+    @classmethod
+    def _layer_sizes(cls, value: list[int]) -> list[int]:
+        if any(n < 1 or n > 4096 for n in value):
+            raise ValueError("every layer needs 1..4096 units")
+        return value
+
+
+def code_version() -> str:
+    """The git commit of the code (``git rev-parse HEAD``), else the installed package version.
+
+    Example:
+        >>> len(code_version()) > 0
+        True
+    """
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
+                             text=True, timeout=5, check=True)
+        return out.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            return version("flywheel")
+        except PackageNotFoundError:
+            return "unknown"
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temporary file, fsync and rename."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    with tmp.open("wb") as out:
+        out.write(data)
+        out.flush()
+        os.fsync(out.fileno())
+    tmp.replace(path)
+
+
+def wrapper_kwargs(config: TemplateConfig) -> dict[str, Any]:
+    """The :func:`~flywheel.training.envs.make_env` wrapper arguments a config asks for in training."""
+    return {
+        "speed_reward": bool(getattr(config, "speed_reward", False)),
+        "curriculum": {} if getattr(config, "curriculum", False) else None,
+    }
+
+

@@ -1,0 +1,219 @@
+"""What every template does the same way at run time: seeding, config.json, metrics, stopping, finishing.
+
+A template module reads top to bottom (config → env → model → learn → :func:`finish`) and calls these
+helpers for the parts that must not differ between recipes:
+
+- :func:`start_run`: threads, seeds (Python, numpy, torch), ``config.json`` in the workdir.
+- :func:`sb3_logger`: Stable-Baselines3's logger writing TensorBoard files under ``workdir/tensorboard`` and
+  every dump to ``ctx.log_metrics`` with namespaced keys (``train/…`` → ``losses/…``, ``rollout/…`` and
+  ``time/…`` → ``charts/…``, ``eval/…`` kept).
+- :class:`RunCallback`: honours ``ctx.should_stop`` (polled at most every ``STOP_POLL_SECONDS``), counts
+  episodes, and evaluates every ``eval_every`` steps into ``eval/…`` metrics.
+- :func:`load_init_checkpoint`: start from ``ctx.inputs.init_checkpoint`` (any ``model.zip`` whose network
+  matches, e.g. a BC-trained ``PPO`` policy for BC→PPO).
+- :func:`finish`: save ``model.zip``, export ``model.onnx``, evaluate the exported actor (and the training env
+  too when the evaluation env differs, for the generalisation gap), return the :class:`RunResult`.
+
+Templates that do not train with SB3's ``learn`` (BC, DAgger) still build an SB3 model (e.g. a ``PPO`` whose
+``ActorCriticPolicy`` they fit by regression) so that :func:`finish` saves, exports and evaluates it the same way.
+
+Example:
+    >>> from flywheel.training.base import RunContext
+    >>> metrics = []
+    >>> ctx = RunContext(Path("/tmp"), report=lambda step, m: metrics.append(m))
+    >>> MetricsWriter(ctx).write({"train/value_loss": 0.5, "time/fps": 900, "x": "text"}, {}, step=64)
+    >>> metrics
+    [{'losses/value_loss': 0.5, 'charts/fps': 900.0}]
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.logger import KVWriter, Logger, TensorBoardOutputFormat
+
+from flywheel.errors import InvalidInput
+from flywheel.training.base import EvalSummary, RunContext, RunResult, TemplateConfig
+from flywheel.training.envs import make_env
+from flywheel.training.evaluation import evaluate, evaluate_env, generalisation_gap
+from flywheel.training.onnx_export import export_onnx, onnx_policy
+from flywheel.training.templates.common import write_atomic
+
+STOP_POLL_SECONDS = 0.5
+#: SB3 logger prefix -> Flywheel metric namespace.
+NAMESPACES = {"train/": "losses/", "rollout/": "charts/", "time/": "charts/", "eval/": "eval/"}
+CHECKPOINT = "model.zip"
+ONNX = "model.onnx"
+CONFIG = "config.json"
+TENSORBOARD = "tensorboard"
+
+
+def start_run(config: TemplateConfig, ctx: RunContext) -> None:
+    """Set torch's threads, seed every generator with ``config.seed`` and write ``config.json``."""
+    torch.set_num_threads(config.torch_threads)
+    random.seed(config.seed)
+    np.random.seed(config.seed)
+    torch.manual_seed(config.seed)
+    ctx.workdir.mkdir(parents=True, exist_ok=True)
+    write_atomic(ctx.workdir / CONFIG, json.dumps(config.model_dump(mode="json"), indent=2).encode())
+
+
+
+class MetricsWriter(KVWriter):
+    """An SB3 ``KVWriter`` that forwards each logger dump to ``ctx.log_metrics`` under Flywheel namespaces."""
+
+    def __init__(self, ctx: RunContext) -> None:
+        self.ctx = ctx
+
+    def write(self, key_values: dict[str, Any], key_excluded: dict[str, Any], step: int = 0) -> None:
+        metrics: dict[str, float] = {}
+        for key, value in key_values.items():
+            for prefix, namespace in NAMESPACES.items():
+                if key.startswith(prefix) and isinstance(value, int | float | np.number) and np.isfinite(value):
+                    metrics[namespace + key[len(prefix):]] = float(value)
+        if metrics:
+            self.ctx.log_metrics(int(step), metrics)
+
+    def close(self) -> None:
+        """Nothing to release (``ctx.log_metrics`` opens its file per line)."""
+
+
+def sb3_logger(ctx: RunContext) -> Any:
+    """An SB3 ``Logger`` writing TensorBoard events to ``workdir/tensorboard`` and metrics to ``ctx``."""
+    folder = ctx.workdir / TENSORBOARD
+    folder.mkdir(parents=True, exist_ok=True)
+    return Logger(str(folder), [TensorBoardOutputFormat(str(folder)), MetricsWriter(ctx)])
+
+
+class RunCallback(BaseCallback):
+    """Stops training when ``ctx.should_stop()``, counts episodes, evaluates every ``eval_every`` steps.
+
+    Args:
+        ctx: the run context.
+        config: the template config (``env_id``, ``eval_env_kwargs``, ``eval_episodes``, ``eval_every``).
+        eval_wrappers: wrapper arguments the evaluation env needs (``discretize=`` for DQN).
+    """
+
+    def __init__(self, ctx: RunContext, config: TemplateConfig, **eval_wrappers: Any) -> None:
+        super().__init__()
+        self.ctx = ctx
+        self.config = config
+        self.eval_wrappers = eval_wrappers
+        self.episodes = 0
+        self.stopped = False
+        self._next_poll = 0.0
+        self._next_eval = int(getattr(config, "eval_every", 0) or 0)
+        self._eval_env: Any = None
+
+    def _on_step(self) -> bool:
+        dones = self.locals.get("dones")
+        if dones is not None:
+            self.episodes += int(np.sum(dones))
+            self.logger.record("rollout/episodes", self.episodes)
+        if self._next_eval and self.num_timesteps >= self._next_eval:
+            self._next_eval += self.config.eval_every
+            self._evaluate()
+        now = time.monotonic()
+        if now >= self._next_poll:
+            self._next_poll = now + STOP_POLL_SECONDS
+            if self.ctx.should_stop():
+                self.stopped = True
+                return False
+        return True
+
+    def _evaluate(self) -> None:
+        config = self.config
+        if self._eval_env is None:
+            self._eval_env = make_env(config.env_id, config.eval_env_kwargs or config.env_kwargs,
+                                      **self.eval_wrappers)
+        summary = evaluate_env(self.model, self._eval_env, episodes=min(config.eval_episodes, 5),
+                               seed=config.seed + 1_000_000, record=False)
+        self.ctx.log_metrics(self.num_timesteps, {**eval_metrics(summary), "charts/episodes": float(self.episodes)})
+
+    def _on_training_end(self) -> None:
+        self.logger.dump(step=self.num_timesteps)  # the last update's losses (PPO dumps before training)
+        if self._eval_env is not None:
+            self._eval_env.close()
+
+
+def eval_metrics(summary: EvalSummary, prefix: str = "eval/") -> dict[str, float]:
+    """The ``eval/…`` metrics of a summary: mean/std return, success rate, mean length, task metrics."""
+    return {
+        f"{prefix}mean_return": summary.mean_return,
+        f"{prefix}std_return": summary.std_return,
+        f"{prefix}success_rate": summary.success_rate,
+        f"{prefix}mean_length": float(np.mean(summary.lengths)),
+        **{f"{prefix}{k}": v for k, v in summary.task_metrics.items()},
+    }
+
+
+def load_init_checkpoint(model: Any, ctx: RunContext) -> None:
+    """Load ``ctx.inputs.init_checkpoint`` (a ``model.zip``) into ``model``'s networks, if one is given.
+
+    Raises:
+        InvalidInput: the file is missing or its networks do not match the config (``inputs.init_checkpoint``).
+    """
+    path = ctx.inputs.init_checkpoint
+    if path is None:
+        return
+    if not Path(path).is_file():
+        raise InvalidInput(f"{path} does not exist", field="inputs.init_checkpoint", allowed="a model.zip file")
+    try:
+        model.set_parameters(str(path), exact_match=True, device="cpu")
+    except (RuntimeError, ValueError, KeyError) as exc:
+        raise InvalidInput(f"does not fit this model: {exc}".splitlines()[0], field="inputs.init_checkpoint",
+                           allowed="a checkpoint of the same algorithm, spaces and net_arch") from exc
+
+
+def count_episodes(venv: Any) -> int:
+    """Episodes started in a vec env of ``Monitor``-wrapped envs (finished ones plus those under way)."""
+    total = 0
+    for env in getattr(venv, "envs", []):
+        total += len(env.get_episode_rewards()) + (1 if env.rewards else 0)
+    return total
+
+
+def finish(model: Any, config: TemplateConfig, ctx: RunContext, *, algorithm: str, env_steps: int,
+           env_episodes: int, **eval_wrappers: Any) -> RunResult:
+    """Save ``model.zip``, export ``model.onnx``, evaluate the exported actor and return the result.
+
+    The evaluation runs ``config.eval_episodes`` episodes on ``config.eval_env_kwargs`` (default the training
+    kwargs) with seeds from ``config.seed + 1_000_000`` (never the training seeds). When the evaluation env
+    differs from the training env, the training env is evaluated too and ``eval/generalisation_gap`` logged.
+    """
+    workdir = ctx.workdir
+    tmp = workdir / f".{CHECKPOINT}.tmp.zip"
+    model.save(str(tmp))
+    with tmp.open("rb+") as handle:
+        os.fsync(handle.fileno())
+    checkpoint = tmp.replace(workdir / CHECKPOINT)
+    onnx = export_onnx(model, workdir / ONNX)
+    policy = onnx_policy(onnx)
+    seed = config.seed + 1_000_000
+    eval_kwargs = config.eval_env_kwargs if config.eval_env_kwargs is not None else config.env_kwargs
+    summary = evaluate(policy, config.env_id, eval_kwargs, episodes=config.eval_episodes, seed=seed,
+                       **eval_wrappers)
+    metrics = eval_metrics(summary)
+    if eval_kwargs != config.env_kwargs:
+        train = evaluate(policy, config.env_id, config.env_kwargs, episodes=config.eval_episodes, seed=seed,
+                         record=False, **eval_wrappers)
+        metrics.update(eval_metrics(train, prefix="eval/train_env_"))
+        metrics["eval/generalisation_gap"] = generalisation_gap(train, summary)
+    ctx.log_metrics(env_steps, metrics)
+    return RunResult(
+        checkpoint=checkpoint,
+        algorithm=algorithm,
+        onnx=onnx,
+        evaluation=summary,
+        env_steps=env_steps,
+        env_episodes=env_episodes,
+        extra_files={"tensorboard": workdir / TENSORBOARD, "config": workdir / CONFIG},
+    )
