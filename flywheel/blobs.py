@@ -6,11 +6,13 @@ complete under its name or not there at all. A crash leaves at most a temporary 
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import re
 import tempfile
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
@@ -43,6 +45,38 @@ class BlobStore:
         self.root = Path(root)
         self.tmp = self.root / "tmp"
         self.tmp.mkdir(parents=True, exist_ok=True)
+
+    def pin(self) -> int:
+        """Hold off blob deletion until `unpin`: taken by a writer from storing bytes until its row commits.
+
+        Deleters (`deletion_lock`) need the lock exclusively, so a blob cannot vanish between an upload
+        finding it already stored and the upload's asset row becoming visible. Returns a handle for `unpin`.
+        """
+        fd = os.open(self.root / ".gc.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        fcntl.flock(fd, fcntl.LOCK_SH)
+        return fd
+
+    @staticmethod
+    def unpin(handle: int) -> None:
+        """Release a `pin`."""
+        os.close(handle)
+
+    @contextmanager
+    def deletion_lock(self, *, wait: bool = False) -> Iterator[bool]:
+        """Exclusive right to delete blobs; yields False (and deletes nothing) if a writer holds a pin.
+
+        Without `wait`, a busy store is skipped: the blob stays as an orphan for `collect_garbage` later.
+        """
+        fd = os.open(self.root / ".gc.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            yield True
+        finally:
+            os.close(fd)
 
     def path(self, digest: str) -> Path:
         """Where the blob `digest` lives (whether or not it exists)."""

@@ -21,6 +21,7 @@ from flywheel.platform.schemas import AssetCreate, TagModel
 from flywheel.store import new_id
 
 _RELEASE_KEY = "flywheel.release_blobs"
+_PINS_KEY = "flywheel.blob_pins"
 
 
 def upload_asset(session: Session, user: User, data: AssetCreate, source: Path | BinaryIO | Iterable[bytes]) -> Asset:
@@ -33,6 +34,7 @@ def upload_asset(session: Session, user: User, data: AssetCreate, source: Path |
     experiment = access.experiment(session, user, data.experiment_id)
     iteration_id = _check_iteration(session, user, experiment, data.iteration_id)
     blobs = get_blob_store()
+    session.info.setdefault(_PINS_KEY, []).append(blobs.pin())  # released when the transaction ends
     if isinstance(source, Path | BinaryIO) or hasattr(source, "read"):
         digest, size = blobs.put_file(source)  # type: ignore[arg-type]
     else:
@@ -127,23 +129,55 @@ def release_blobs_after_commit(session: Session, digests: Iterable[str]) -> None
     pending.update(digests)
 
 
+def collect_garbage(session: Session) -> list[str]:
+    """Delete every stored blob that no asset references (orphans of skipped or crashed deletions).
+
+    Waits for uploads in progress to commit first. Returns the digests removed.
+    """
+    blobs = get_blob_store()
+    removed: list[str] = []
+    with blobs.deletion_lock(wait=True):
+        referenced = set(session.scalars(select(Asset.blob_hash).distinct()))
+        for digest in list(blobs.digests()):
+            if digest not in referenced and blobs.delete(digest):
+                removed.append(digest)
+    return removed
+
+
 @event.listens_for(Session, "after_commit")
 def _release(session: Session) -> None:
+    _unpin(session)
     pending: set[str] = session.info.pop(_RELEASE_KEY, set())
     if not pending:
         return
     blobs = get_blob_store()
-    bind = session.get_bind()
-    with bind.connect() as connection:
-        for digest in pending:
-            count = connection.scalar(select(func.count()).select_from(Asset).where(Asset.blob_hash == digest))
-            if not count:
-                blobs.delete(digest)
+    with blobs.deletion_lock() as granted:
+        if not granted:
+            return  # an upload is in flight; `collect_garbage` removes what is left
+        with session.get_bind().connect() as connection:
+            for digest in pending:
+                count = connection.scalar(select(func.count()).select_from(Asset).where(Asset.blob_hash == digest))
+                if not count:
+                    blobs.delete(digest)
 
 
 @event.listens_for(Session, "after_rollback")
 def _forget(session: Session) -> None:
     session.info.pop(_RELEASE_KEY, None)
+    _unpin(session)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _transaction_end(session: Session, transaction: object) -> None:
+    if getattr(transaction, "parent", None) is None and not session.in_transaction():
+        _unpin(session)
+
+
+def _unpin(session: Session) -> None:
+    from flywheel.blobs import BlobStore
+
+    for handle in session.info.pop(_PINS_KEY, []):
+        BlobStore.unpin(handle)
 
 
 def _check_iteration(session: Session, user: User, experiment: Experiment, iteration_id: str | None) -> str | None:

@@ -93,3 +93,11 @@ def test_delete_keeps_bytes_another_asset_uses(cli: Cli, experiment: dict, check
     cli.ok("asset", "delete", linked["id"], "--yes")
     assert not blob.exists()
     assert cli.json("asset", "list", fork["id"]) == []
+
+
+def test_gc_removes_unused_bytes_only(cli: Cli, experiment: dict, checkpoint: Path) -> None:
+    asset = cli.json("asset", "upload", experiment["id"], checkpoint)
+    orphan, _ = get_blob_store().put_bytes(b"left behind by a deletion that met an upload")
+    assert "Removed 1 unused blob(s)." in cli.ok("asset", "gc").stdout
+    assert not get_blob_store().exists(orphan) and get_blob_store().exists(asset["blob_hash"])
+    assert "Nothing to remove" in cli.ok("asset", "gc").stdout

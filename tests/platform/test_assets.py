@@ -148,3 +148,32 @@ def test_kill_9_during_upload_leaves_no_half_blob_and_no_dangling_row(
     rows = session.scalars(select(Asset)).all()
     assert all(blobs.exists(row.blob_hash) for row in rows) and rows == []
     assert blobs.sweep_temporaries() == 1  # the partial upload, only in tmp/
+
+
+def test_upload_racing_the_last_delete_keeps_the_blob(session: Session, user: User, database_url: str) -> None:
+    from sqlalchemy.orm import sessionmaker
+
+    if database_url.startswith("sqlite"):
+        pytest.skip("SQLite has one writer at a time: the deleting transaction waits for the upload to commit")
+    e = setup(session, user)
+    old = assets.upload_asset(session, user, AssetCreate(experiment_id=e.id, name="m"), [b"same bytes"])
+    session.commit()
+    digest = old.blob_hash
+    with sessionmaker(bind=session.get_bind(), expire_on_commit=False)() as uploader:
+        # The uploader finds the blob already stored; its row is not committed yet...
+        new = assets.upload_asset(uploader, user, AssetCreate(experiment_id=e.id, name="m2"), [b"same bytes"])
+        # ...when the last committed reference goes away.
+        assets.delete_asset(session, user, old.id)
+        session.commit()
+        assert get_blob_store().exists(digest)
+        uploader.commit()
+    assert session.get(Asset, new.id) is not None and get_blob_store().exists(digest)
+
+
+def test_collect_garbage_removes_only_orphans(session: Session, user: User) -> None:
+    e = setup(session, user)
+    kept = assets.upload_asset(session, user, AssetCreate(experiment_id=e.id, name="m"), [b"kept"])
+    session.commit()
+    orphan, _ = get_blob_store().put_bytes(b"orphan left by a skipped deletion")
+    assert assets.collect_garbage(session) == [orphan]
+    assert get_blob_store().exists(kept.blob_hash) and not get_blob_store().exists(orphan)

@@ -38,6 +38,7 @@ from flywheel.errors import Conflict, IntegrityError, InvalidInput
 from flywheel.platform import access
 from flywheel.platform.assets import (
     blob_reference_count,
+    collect_garbage,
     delete_asset,
     list_assets,
     tag_asset,
@@ -162,6 +163,14 @@ def delete(asset: AssetArg, yes: YesOpt = False) -> None:
         delete_asset(session, user, found.id)
     kept = f"its bytes stay: {others} other asset(s) use them" if others else "its bytes are removed"
     say(f"Deleted asset {found.name} ({found.id}); {kept}.")
+
+
+@app.command("gc")
+def gc() -> None:
+    """Remove stored bytes that no asset uses any more (left when a deletion met an upload in flight)."""
+    with user_session() as (session, _user):
+        removed = collect_garbage(session)
+    say(f"Removed {len(removed)} unused blob(s)." if removed else "Nothing to remove: every stored blob is in use.")
 
 
 def _progress() -> Progress:
