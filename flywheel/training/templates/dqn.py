@@ -89,9 +89,9 @@ class DQNTemplate(Template):
         model = make_model(config, venv)
         runtime.load_init_checkpoint(model, ctx)
         model.set_logger(runtime.sb3_logger(ctx))
-        # 4. learn (logs every 4 episodes), stop early on ctx.should_stop()
+        # 4. learn (logs after every episode), stop early on ctx.should_stop()
         callback = runtime.RunCallback(ctx, config, discretize=config.discretize)
-        model.learn(total_timesteps=config.total_timesteps, callback=callback, log_interval=4)
+        model.learn(total_timesteps=config.total_timesteps, callback=callback, log_interval=1)
         # 5. save, export, evaluate on the same discretisation
         result = runtime.finish(model, config, ctx, algorithm="DQN", env_steps=int(model.num_timesteps),
                                 env_episodes=runtime.count_episodes(venv), discretize=config.discretize)

@@ -82,9 +82,9 @@ class SACTemplate(Template):
         model = make_model(config, venv)
         runtime.load_init_checkpoint(model, ctx)
         model.set_logger(runtime.sb3_logger(ctx))
-        # 4. learn (logs every 4 episodes), stop early on ctx.should_stop()
+        # 4. learn (logs after every episode), stop early on ctx.should_stop()
         callback = runtime.RunCallback(ctx, config)
-        model.learn(total_timesteps=config.total_timesteps, callback=callback, log_interval=4)
+        model.learn(total_timesteps=config.total_timesteps, callback=callback, log_interval=1)
         # 5. save, export, evaluate
         result = runtime.finish(model, config, ctx, algorithm="SAC", env_steps=int(model.num_timesteps),
                                 env_episodes=runtime.count_episodes(venv))
