@@ -4,16 +4,27 @@ from __future__ import annotations
 
 import math
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
-NAME_PATTERN = r"^[^\x00-\x1f/\\]+$"
+
+def _plain_text(forbidden: str, what: str) -> AfterValidator:
+    def check(value: str | None) -> str | None:
+        if value is not None and any(ord(ch) < 32 or ch in forbidden for ch in value):
+            raise ValueError(f"must not contain {what}")
+        return value
+
+    return AfterValidator(check)
+
+
+_NAME_CHECK = _plain_text("/\\", "control characters (tabs, newlines) or slashes")
+_ASSET_NAME_CHECK = _plain_text("", "control characters (tabs, newlines)")
 
 
 def name_field(default: Any = ...) -> Any:
     """A name: 1-200 characters, no control characters or slashes."""
-    return Field(default, min_length=1, max_length=200, pattern=NAME_PATTERN)
+    return Field(default, min_length=1, max_length=200)
 
 
 SHOWCASE_LIMIT = 5
@@ -65,12 +76,12 @@ class ShowcaseRef(_Input):
 
 
 class ProjectCreate(_Input):
-    name: str = name_field()
+    name: Annotated[str, _NAME_CHECK] = name_field()
     description: str = Field("", max_length=100_000)
 
 
 class ProjectUpdate(_Input):
-    name: str | None = name_field(None)
+    name: Annotated[str | None, _NAME_CHECK] = name_field(None)
     description: str | None = Field(None, max_length=100_000)
     showcases: list[ShowcaseRef] | None = Field(
         None, description=f"The project's showcase videos, at most {SHOWCASE_LIMIT}, each from an eval of its own."
@@ -111,7 +122,7 @@ class TemplatePublic(_Public):
 
 class ExperimentCreate(_Input):
     project_id: str = Field(min_length=1, max_length=200)
-    name: str = name_field()
+    name: Annotated[str, _NAME_CHECK] = name_field()
     parent_id: str | None = Field(None, max_length=32)
     description: str = Field("", max_length=100_000)
     template_id: str | None = Field(None, max_length=100)
@@ -122,7 +133,7 @@ class ExperimentCreate(_Input):
 
 
 class ExperimentUpdate(_Input):
-    name: str | None = name_field(None)
+    name: Annotated[str | None, _NAME_CHECK] = name_field(None)
     description: str | None = Field(None, max_length=100_000)
     parent_id: str | None = Field(None, max_length=32, description="Move under this experiment.")
     make_root: bool = Field(False, description="Move to the top of the tree (no parent).")
@@ -132,7 +143,7 @@ class ExperimentUpdate(_Input):
 
 
 class ExperimentFork(_Input):
-    name: str = name_field()
+    name: Annotated[str, _NAME_CHECK] = name_field()
     iteration_index: int | None = Field(
         None, ge=0, le=2**31 - 1, description="The iteration to fork from; default the latest one."
     )
@@ -223,7 +234,7 @@ Tag = Field(min_length=1, max_length=50, pattern=r"^[A-Za-z0-9_.:-]+$")
 
 class AssetCreate(_Input):
     experiment_id: str = Field(min_length=1, max_length=32)
-    name: str = Field(min_length=1, max_length=300, pattern=r"^[^\x00-\x1f]+$")
+    name: Annotated[str, _ASSET_NAME_CHECK] = Field(min_length=1, max_length=300)
     iteration_id: str | None = Field(None, max_length=32)
     tags: list[str] = Field(default_factory=list, max_length=50)
 
