@@ -147,8 +147,9 @@ def compact(root: Path) -> CompactReport:
     with locked(root / WRITE_LOCK, what=f"dataset {root}"), \
             locked(root / EDIT_LOCK, what=f"dataset {root}", blocking=True):
         remove_build_dirs(root)
-        keys = video_keys(user_features(load_info(root)["features"]))
-        recover(root, load_records(root), keys)  # a writer killed earlier may have left saved episodes
+        feats = user_features(load_info(root)["features"])
+        # A writer killed earlier may have left saved, uncommitted episodes: commit them first.
+        recover(root, load_records(root), video_keys(feats), feats)
         build = root.with_name(f".{root.name}{_BUILD_MARK}{os.getpid()}")
         report = _build(root, build)
         _exchange(root, build)  # `build` now holds the old dataset

@@ -14,7 +14,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from flywheel.datasets.commit import visible_records
+from flywheel.datasets.commit import parquet_complete, read_wal, visible_records
 from flywheel.datasets.episode import EpisodeArrays
 from flywheel.datasets.format import (
     DEFAULT_FEATURES,
@@ -25,6 +25,7 @@ from flywheel.datasets.format import (
     user_features,
     video_file,
     video_keys,
+    wal_file,
 )
 from flywheel.datasets.records import EpisodeRecord, load_records
 from flywheel.errors import FlywheelError, NotFound
@@ -88,7 +89,9 @@ class DatasetReader:
         self.features = user_features(self.info["features"])
         self.fps = int(self.info["fps"])
         # Committed records, plus episodes saved but not yet committed whose files are complete.
-        self.records: list[EpisodeRecord] = visible_records(self.root, load_records(self.root), self.video_keys)
+        committed = load_records(self.root)
+        self._committed = len(committed)
+        self.records: list[EpisodeRecord] = visible_records(self.root, committed, self.video_keys)
 
     @property
     def video_keys(self) -> list[str]:
@@ -116,6 +119,10 @@ class DatasetReader:
         """Every parquet column of an episode (untrimmed) as (T, n) arrays, checked against its record."""
         rec = self.record(episode_index)
         path = data_file(self.root, rec.episode_index)
+        if rec.episode_index >= self._committed and not parquet_complete(path, rec.total_frames):
+            columns = read_wal(wal_file(self.root, rec.episode_index))  # saved, not yet committed
+            if columns is not None:
+                return columns
         return table_columns(read_parquet(path, rec.episode_index), rec, self.features, path)
 
     def read_video(self, episode_index: int, key: str) -> np.ndarray:

@@ -1,11 +1,11 @@
 """Creating a dataset folder and writing episodes to it, crash-safe.
 
 Saving an episode (``save_episode``/``append_episode``): its mp4 files (fsynced by ``encode_video``) and
-its parquet file are written under temporary names and renamed, then its record is appended to the
-pending journal; from then on a ``kill -9`` loses nothing. The committer thread (``commit.py``) then
-fsyncs the files and appends the record to the sidecar log, the commit point, and updates LeRobot's meta
-files. A crash before the files are complete leaves files nobody refers to: they are invisible, and the
-next ``open_for_append`` deletes them. Each writer session is a new chunk id (one append batch) and never
+its raw columns are written, then its record is appended to the pending journal; from then on a
+``kill -9`` loses nothing. The committer thread (``commit.py``) then writes the parquet file durably,
+appends the record to the sidecar log, the commit point, and updates LeRobot's meta files. A crash
+before the record is journaled leaves files nobody refers to: they are invisible, and the next
+``open_for_append`` deletes them. Each writer session is a new chunk id (one append batch) and never
 rewrites an existing episode file.
 
 Saving costs the same for the 1000th episode as for the first: the jsonl files are appended to and only
@@ -17,20 +17,16 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import uuid
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 
-from flywheel.datasets.commit import Committer, recover
-from flywheel.datasets.durable import TEMP_MARK, FolderLock, append_bytes, fsync_dir, locked, temp_path, write_atomic
+from flywheel.datasets.commit import Committer, recover, write_wal
+from flywheel.datasets.durable import TEMP_MARK, FolderLock, append_bytes, fsync_dir, locked, write_atomic
 from flywheel.datasets.episode import EpisodeArrays
 from flywheel.datasets.format import (
-    DEFAULT_FEATURES,
     DEFAULT_FPS,
     EDIT_LOCK,
     EPISODES_PATH,
@@ -45,12 +41,11 @@ from flywheel.datasets.format import (
     data_file,
     load_info,
     make_info,
-    numpy_to_arrow,
-    to_arrow,
     user_features,
     validate_features,
     video_file,
     video_keys,
+    wal_file,
 )
 from flywheel.datasets.frames import validate_columns, validate_frame
 from flywheel.datasets.meta import MetaFiles, stats_line, sync_meta, tasks_of
@@ -225,7 +220,7 @@ class DatasetWriter:
         self._fast_layout = {k: (dt, shape) for k, dt, shape, _ in self._fast}
         self._buffer = _EpisodeBuffer(self._fast_layout, self._fast_keys)
         self._task: str | None = None
-        self._committer = Committer(root)
+        self._committer = Committer(root, self.features)
         self._dirs_made: set[Path] = set()
 
     @classmethod
@@ -240,7 +235,8 @@ class DatasetWriter:
                 events, _ = read_events(root)
                 info = _load_or_rebuild_info(root, events)
                 keys = video_keys(user_features(info["features"]))
-                records = recover(root, replay(events, path=root / SIDECAR_PATH), keys)
+                records = recover(root, replay(events, path=root / SIDECAR_PATH), keys,
+                                  user_features(info["features"]))
             cleanup_uncommitted(root, len(records), keys)
 
             def stats_of(index: int) -> dict[str, Any]:
@@ -409,25 +405,26 @@ class DatasetWriter:
                 fsync_dir(p.parent)
         self._dirs_made.add(path)
 
-    def _table(self, columns: dict[str, np.ndarray], index: int, task_index: int) -> pa.Table:
+    def _all_columns(self, columns: dict[str, np.ndarray], index: int, task_index: int) -> dict[str, np.ndarray]:
+        """The episode's numeric user columns plus the default columns, all (T, n)."""
         n = len(next(iter(columns.values())))
-        frame = np.arange(n, dtype=np.int64)
-        reward = columns.get("next.reward")
+        frame = np.arange(n, dtype=np.int64).reshape(-1, 1)
         done = columns.get("next.done")
         if done is None:
             done = np.zeros((n, 1), dtype=bool)
             done[-1] = True
-        arrays = [to_arrow(columns[k], spec) for k, spec in self.features.items() if spec["dtype"] != "video"]
-        arrays += [numpy_to_arrow(a) for a in (
-            (frame / self.fps).astype(np.float32),
-            frame,
-            np.full(n, index, dtype=np.int64),
-            frame + self._next_frame,
-            np.full(n, task_index, dtype=np.int64),
-            np.zeros(n, np.float32) if reward is None else reward,
-            done,
-        )]
-        return pa.Table.from_arrays(arrays, schema=self._schema)
+        reward = columns.get("next.reward")
+        out = {k: columns[k] for k, spec in self.features.items() if spec["dtype"] != "video"}
+        out.update({
+            "timestamp": (frame / self.fps).astype(np.float32),
+            "frame_index": frame,
+            "episode_index": np.full((n, 1), index, dtype=np.int64),
+            "index": frame + self._next_frame,
+            "task_index": np.full((n, 1), task_index, dtype=np.int64),
+            "next.reward": np.zeros((n, 1), np.float32) if reward is None else reward.reshape(n, 1),
+            "next.done": done.reshape(n, 1),
+        })
+        return out
 
     def _commit(self, columns: dict[str, np.ndarray], *, task: str, success: bool | None, source: str,
                 metadata: dict[str, Any] | None, max_skew_ms: float | None) -> EpisodeRecord:
@@ -443,7 +440,7 @@ class DatasetWriter:
         index = self._next_index
         n = len(next(iter(columns.values())))
         task_index = self._tasks.get(task, len(self._tasks))
-        table = self._table(columns, index, task_index)
+        cols = self._all_columns(columns, index, task_index)
         written: list[Path] = []
         try:
             for key in self._video_keys:
@@ -453,12 +450,11 @@ class DatasetWriter:
                 self._mkdir(path.parent)
                 written.append(path)
                 encode_video(columns[key], path, self.fps)
-            path = data_file(self.root, index)
-            self._mkdir(path.parent)
-            tmp = temp_path(path)
-            written.append(path)
-            pq.write_table(table, tmp, use_dictionary=False, write_statistics=False)
-            os.replace(tmp, path)
+            self._mkdir(data_file(self.root, index).parent)
+            wal = wal_file(self.root, index)
+            self._mkdir(wal.parent)
+            written.append(wal)
+            write_wal(wal, cols)
             record = EpisodeRecord(
                 episode_index=index, episode_id=uuid.uuid4().hex, chunk_id=self.chunk_id, created_at=now(),
                 total_frames=n, start_frame=0, end_frame=n, task=task,
@@ -470,26 +466,19 @@ class DatasetWriter:
             append_bytes(self.root / PENDING_PATH, line, sync=False)  # saved: a kill -9 loses nothing now
         except BaseException:
             for path in written:
-                temp_path(path).unlink(missing_ok=True)
                 path.unlink(missing_ok=True)
             raise
-        files = [data_file(self.root, index)]  # mp4 files were fsynced by encode_video
 
-        def after_commit() -> None:
-            stats_cols = {k: v for k, v in columns.items() if k in self._all_features}
-            stats_cols.update(self._default_columns(table))
+        def after_commit() -> None:  # on the committer thread
+            stats_cols = {**cols, **{k: columns[k] for k in self._video_keys}}
             self._meta.add_episode(record, stats_line(index, compute_episode_stats(stats_cols, self._all_features)))
 
-        self._committer.submit(record, line, files, after_commit)
+        self._committer.submit(index, line, cols, after_commit)
         self._next_index += 1
         self._next_frame += n
         self._tasks.setdefault(task, task_index)
         self.saved.append(record)
         return record
-
-    @staticmethod
-    def _default_columns(table: pa.Table) -> dict[str, np.ndarray]:
-        return {k: table.column(k).to_numpy().reshape(-1, 1) for k in DEFAULT_FEATURES}
 
     # -- lifetime ----------------------------------------------------------------------------------
 
@@ -497,7 +486,7 @@ class DatasetWriter:
         """Wait until every saved episode is committed (durable, in the sidecar and LeRobot's meta files)."""
         self._check_open()
         self._committer.close()
-        self._committer = Committer(self.root)
+        self._committer = Committer(self.root, self.features)
 
     def close(self) -> None:
         """Commit what was saved, finish the meta files and release the dataset; unsaved frames are dropped."""

@@ -271,6 +271,7 @@ def test_saved_episodes_survive_a_writer_that_died_before_committing(tmp_path: P
     w = open_for_append(root)
     record(w, 4, start=10)
     record(w, 5, start=20)
+    w._committer.close()  # drains its queue without committing
     w._release()  # the lock goes with the process; nothing else runs
     monkeypatch.undo()
     committed = (root / "meta/flywheel_episodes.jsonl").read_text().count("\n")
@@ -293,10 +294,14 @@ def test_pending_episode_with_incomplete_file_stays_invisible(tmp_path: Path, mo
     w = create_dataset(root, features=FEATURES, fps=10, robot_type="arm")
     record(w, 3)
     record(w, 3)
+    w._committer.close()
     w._release()
     monkeypatch.undo()
-    path = data_file(root, 0)
-    path.write_bytes(path.read_bytes()[:-20])  # power loss: the file never reached the disk whole
+    from flywheel.datasets.format import wal_file
+
+    assert not data_file(root, 0).exists()  # saved episodes live in the pending journal until committed
+    path = wal_file(root, 0)
+    path.write_bytes(path.read_bytes()[:-20])  # power loss: the data never reached the disk whole
     assert DatasetReader(root).records == []
     with open_for_append(root) as w:
         assert w.num_episodes == 0
