@@ -32,7 +32,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from flywheel.datasets.durable import append_bytes, fsync_dir, temp_path, write_atomic
+from flywheel.datasets.durable import append_bytes, fsync_dir, temp_path
 from flywheel.datasets.format import (
     DEFAULT_FEATURES,
     PENDING_PATH,
@@ -204,10 +204,15 @@ def recover(root: Path, records: list[EpisodeRecord], video_keys: list[str],
         for d in dirs:
             fsync_dir(d)
         append_bytes(root / SIDECAR_PATH, encode_events([event for _, event in tail]))
-    if (root / PENDING_PATH).exists() and (root / PENDING_PATH).stat().st_size:
-        write_atomic(root / PENDING_PATH, b"")
-    shutil.rmtree(wal_file(root, 0).parent, ignore_errors=True)
+    clear_pending(root)
     return records + [r for r, _ in tail]
+
+
+def clear_pending(root: Path) -> None:
+    """Remove the pending journal and raw files once everything in them is committed (or dropped)."""
+    (root / PENDING_PATH).unlink(missing_ok=True)
+    shutil.rmtree(wal_file(root, 0).parent, ignore_errors=True)
+    fsync_dir(root / "meta")
 
 
 # -- the committer thread ----------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from flywheel.datasets.commit import Committer, recover, write_wal
+from flywheel.datasets.commit import Committer, clear_pending, recover, write_wal
 from flywheel.datasets.durable import TEMP_MARK, FolderLock, append_bytes, fsync_dir, locked, write_atomic
 from flywheel.datasets.episode import EpisodeArrays
 from flywheel.datasets.format import (
@@ -495,7 +495,7 @@ class DatasetWriter:
             self._committer.close()
             if self._lock is not None:
                 self._meta.write_info()
-                write_atomic(self.root / PENDING_PATH, b"")  # every saved episode is committed now
+                clear_pending(self.root)  # every saved episode is committed now
         finally:
             self._release()
 
