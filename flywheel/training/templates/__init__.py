@@ -4,6 +4,18 @@ Add a template by writing a module in this folder (a :class:`~flywheel.training.
 with its config model) and adding one line to :data:`TEMPLATES`. Importing this package is light: template
 modules import torch and Stable-Baselines3 inside ``run``, so listing templates and validating configs is fast.
 
+Recipes that learn from data reuse the same pieces, so their outputs are interchangeable with PPO's:
+
+- ``bc``: build the network with :func:`flywheel.training.templates.ppo.make_model` (a ``PPO`` whose
+  ``ActorCriticPolicy`` is the actor), check each dataset with ``envs.features_for(env)``, fit
+  ``model.policy`` by regression on the demonstrations (MSE on the Gaussian mean for Box actions,
+  cross-entropy on the logits for Discrete), then :func:`runtime.finish(model, …, algorithm="PPO")
+  <flywheel.training.templates.runtime.finish>`: the ``model.zip`` loads with ``PPO.load``.
+- ``dagger``: the same network; roll out the learner with ``envs.make_env``, label each visited state with
+  ``envs.expert_for(env)`` (once per step, before ``env.step``), aggregate, refit.
+- ``bc_ppo``: BC as above, then ``model.learn`` with :class:`~flywheel.training.templates.runtime.RunCallback`
+  (or start the ``ppo`` template from the BC ``model.zip`` via ``RunInputs.init_checkpoint``).
+
 Example:
     >>> sorted(TEMPLATES)[:3]
     ['dqn', 'ppo', 'sac']
