@@ -287,7 +287,6 @@ class Committer:
                     pq.write_table(episode_table(job.columns, self.features, self._schema), f,
                                    use_dictionary=False, write_statistics=False)
                     f.flush()
-                    os.posix_fadvise(f.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)  # start write-back now
                 pending.append((tmp, path))
             for tmp, _ in pending:
                 fsync_file(tmp)

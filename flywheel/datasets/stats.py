@@ -8,6 +8,7 @@ numeric features give one value per dimension, camera features one value per cha
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -74,6 +75,28 @@ def compute_episode_stats(columns: dict[str, np.ndarray], features: dict[str, di
         for key, v in numeric:
             out[key] = _numeric_stats(v)
     return out
+
+
+def frame_column_stats(n: int, *, fps: int, first_index: int, episode_index: int, task_index: int) -> dict[str, Any]:
+    """Stats of the computed default columns of an n-frame episode, in closed form (no arrays needed).
+
+    timestamp, frame_index and index are arithmetic sequences; episode_index and task_index constant.
+
+    Example:
+        >>> frame_column_stats(3, fps=10, first_index=5, episode_index=1, task_index=0)["index"]["mean"]
+        [6.0]
+    """
+    spread = math.sqrt((n * n - 1) / 12.0)
+
+    def seq(start: float, step: float) -> dict[str, list]:
+        return {"min": [start], "max": [start + step * (n - 1)], "mean": [start + step * (n - 1) / 2],
+                "std": [abs(step) * spread], "count": [n]}
+
+    def const(value: float) -> dict[str, list]:
+        return {"min": [value], "max": [value], "mean": [value], "std": [0.0], "count": [n]}
+
+    return {"timestamp": seq(0.0, 1.0 / fps), "frame_index": seq(0.0, 1.0), "index": seq(float(first_index), 1.0),
+            "episode_index": const(float(episode_index)), "task_index": const(float(task_index))}
 
 
 def aggregate_stats(stats_list: list[dict[str, Any]]) -> dict[str, dict[str, np.ndarray]]:

@@ -61,10 +61,12 @@ from flywheel.datasets.records import (
     schema_header,
     truncate_torn_tail,
 )
-from flywheel.datasets.stats import compute_episode_stats
+from flywheel.datasets.stats import compute_episode_stats, frame_column_stats
 from flywheel.errors import Conflict, InvalidInput, NotFound
 
 _RECORD_FIELDS = set(EpisodeRecord.__dataclass_fields__)
+#: Default columns whose stats follow from the frame count (``stats.frame_column_stats``).
+_CLOSED_FORM = ("timestamp", "frame_index", "index", "episode_index", "task_index")
 
 
 def create_dataset(root: Path, *, features: dict[str, dict[str, Any]], fps: int = DEFAULT_FPS,
@@ -469,9 +471,15 @@ class DatasetWriter:
                 path.unlink(missing_ok=True)
             raise
 
+        first_index = int(cols["index"][0, 0])
+
         def after_commit() -> None:  # on the committer thread
-            stats_cols = {**cols, **{k: columns[k] for k in self._video_keys}}
-            self._meta.add_episode(record, stats_line(index, compute_episode_stats(stats_cols, self._all_features)))
+            measured = {k: v for k, v in cols.items() if k not in _CLOSED_FORM}
+            measured.update({k: columns[k] for k in self._video_keys})
+            stats = compute_episode_stats(measured, self._all_features)
+            stats.update(frame_column_stats(n, fps=self.fps, first_index=first_index, episode_index=index,
+                                            task_index=task_index))
+            self._meta.add_episode(record, stats_line(index, stats))
 
         self._committer.submit(index, line, cols, after_commit)
         self._next_index += 1

@@ -52,3 +52,19 @@ def test_video_stats_are_per_channel_in_unit_range() -> None:
     s = compute_episode_stats({"cam": frames}, {"cam": {"dtype": "video"}})["cam"]
     assert s["mean"] == [[[0.0]], [[1.0]], [[0.0]]] and s["count"] == [4]
     assert s["std"] == [[[pytest.approx(0.0)]], [[pytest.approx(0.0)]], [[pytest.approx(0.0)]]]
+
+
+def test_closed_form_default_column_stats_match_the_columns() -> None:
+    from flywheel.datasets.stats import frame_column_stats
+
+    n, fps = 37, 30
+    frame = np.arange(n)
+    cols = {"timestamp": (frame / fps).astype(np.float32), "frame_index": frame, "index": frame + 1000,
+            "episode_index": np.full(n, 4), "task_index": np.full(n, 2)}
+    feats = {k: {"dtype": "float64"} for k in cols}
+    measured = compute_episode_stats({k: v.reshape(-1, 1) for k, v in cols.items()}, feats)
+    closed = frame_column_stats(n, fps=fps, first_index=1000, episode_index=4, task_index=2)
+    for key in cols:
+        for stat in ("min", "max", "mean", "std"):
+            assert closed[key][stat] == pytest.approx(measured[key][stat], rel=1e-6, abs=1e-6), (key, stat)
+        assert closed[key]["count"] == [n]
