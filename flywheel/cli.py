@@ -31,6 +31,7 @@ from flywheel.platform.commands._identity import FIX as IDENTITY_FIX
 from flywheel.platform.commands.lineage import lineage
 from flywheel.platform.commands.tree import tree
 from flywheel.settings import get_settings
+from flywheel.training import commands as training_commands
 
 # --- errors: one table, one line each -------------------------------------------------------------------
 
@@ -154,6 +155,9 @@ app.add_typer(iteration.app, name="iteration")
 app.add_typer(asset.app, name="asset")
 app.command("tree")(tree)
 app.command("lineage")(lineage)
+app.add_typer(training_commands.app, name="template")
+app.command("train")(training_commands.train)
+app.command("eval")(training_commands.evaluate_model)
 
 
 @app.command("serve")
