@@ -2,7 +2,7 @@
 
 Temporary files are named ``.<name>.tmp-<pid>`` next to their target (the convention of ``video.py``
 too), so an interrupted write never leaves a file under a name a reader looks at, and
-``remove_temp_files`` can find the leftovers.
+the next writer can find the leftovers (``writer.uncommitted_files``).
 """
 
 from __future__ import annotations
@@ -98,16 +98,6 @@ def append_bytes(path: Path, data: bytes, *, sync: bool = True) -> None:
             os.fsync(fd)
     finally:
         os.close(fd)
-
-
-def remove_temp_files(root: Path) -> list[Path]:
-    """Delete every leftover temporary file under ``root`` and return them."""
-    removed = []
-    for path in root.rglob(f".*{TEMP_MARK}*"):
-        if path.is_file():
-            path.unlink(missing_ok=True)
-            removed.append(path)
-    return removed
 
 
 class FolderLock:

@@ -241,10 +241,14 @@ class DatasetWriter:
                                   user_features(info["features"]))
             cleanup_uncommitted(root, len(records), keys)
 
+            readers: list[Any] = []
+
             def stats_of(index: int) -> dict[str, Any]:
                 from flywheel.datasets.reader import DatasetReader
 
-                reader = DatasetReader(root)
+                if not readers:
+                    readers.append(DatasetReader(root))
+                reader = readers[0]
                 return compute_episode_stats(
                     {**reader.read_columns(index), **{k: reader.read_video(index, k) for k in keys}},
                     info["features"])
