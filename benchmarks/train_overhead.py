@@ -1,0 +1,89 @@
+"""Platform overhead: the same PPO run through `flywheel train` vs bare Stable-Baselines3, same process, same steps.
+
+The claim (issue 4): a PPO run through Flywheel's runner (config validation, the iteration, the metrics
+callback and TensorBoard logging, saving model.zip, the ONNX export, one evaluation episode, uploading the
+outputs as assets and the eval dataset) reaches at least 0.95x the environment steps per second of bare SB3
+doing only `PPO(...).learn(N)` with the same hyperparameters on the same task. Both are timed end to end,
+alternating, `--rounds` times each; the median of each is compared.
+
+Run: `.venv/bin/python benchmarks/train_overhead.py [--steps 100000] [--rounds 3]`.
+Prints each round, then last the ratio (Flywheel steps/s ÷ bare SB3 steps/s).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import gymnasium as gym
+import torch
+
+PPO_SETTINGS = {"n_envs": 4, "n_steps": 512, "batch_size": 256, "n_epochs": 10, "learning_rate": 3e-4}
+ENV_KWARGS = {"max_steps": 1000}
+
+
+def bare_sb3(steps: int, seed: int) -> float:
+    """Seconds for bare SB3 PPO on Track-v0 with the template's hyperparameters."""
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.env_util import make_vec_env
+
+    import flywheel.envs  # noqa: F401  (registers flywheel/Track-v0)
+
+    start = time.perf_counter()
+    venv = make_vec_env(lambda: gym.make("flywheel/Track-v0", **ENV_KWARGS), n_envs=PPO_SETTINGS["n_envs"],
+                        seed=seed)
+    model = PPO("MlpPolicy", venv, n_steps=PPO_SETTINGS["n_steps"], batch_size=PPO_SETTINGS["batch_size"],
+                n_epochs=PPO_SETTINGS["n_epochs"], learning_rate=PPO_SETTINGS["learning_rate"],
+                policy_kwargs={"net_arch": {"pi": [64, 64], "vf": [64, 64]}}, seed=seed, device="cpu", verbose=0)
+    model.learn(total_timesteps=steps)
+    return time.perf_counter() - start
+
+
+def through_flywheel(steps: int, seed: int, home: Path) -> float:
+    """Seconds for `flywheel train --template ppo` (in-process runner) with the same settings."""
+    from flywheel.errors import NotFound
+    from flywheel.platform.projects import create_project
+    from flywheel.platform.schemas import ProjectCreate, UserCreate
+    from flywheel.platform.users import create_user, get_user
+    from flywheel.store.engine import session_scope
+    from flywheel.training.runner import TrainRequest, train
+
+    os.environ["FLYWHEEL_HOME"] = str(home)
+    os.environ.pop("FLYWHEEL_DATABASE_URL", None)
+    with session_scope() as session:
+        try:
+            user = get_user(session, "bench")
+        except NotFound:  # first round: make the user and project
+            user, _ = create_user(session, UserCreate(name="bench"))
+            create_project(session, user, ProjectCreate(name="bench"))
+    overrides = {**PPO_SETTINGS, "total_timesteps": steps, "seed": seed, "eval_episodes": 1, "env_kwargs": ENV_KWARGS}
+    start = time.perf_counter()
+    with session_scope() as session:
+        user = get_user(session, "bench")
+        train(session, user, TrainRequest(template="ppo", project="bench", experiment="overhead", overrides=overrides))
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=100_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    home = Path(tempfile.mkdtemp(prefix="fw-overhead-"))
+    bare, flywheel = [], []
+    for round_ in range(args.rounds):
+        bare.append(args.steps / bare_sb3(args.steps, seed=round_))
+        flywheel.append(args.steps / through_flywheel(args.steps, seed=round_, home=home))
+        print(f"round {round_}: bare SB3 {bare[-1]:8.0f} steps/s   flywheel train {flywheel[-1]:8.0f} steps/s")
+    b, f = statistics.median(bare), statistics.median(flywheel)
+    print(f"median: bare SB3 {b:.0f} steps/s, flywheel train {f:.0f} steps/s ({args.steps} steps, PPO, Track-v0)")
+    print(f"flywheel train / bare SB3 steps per second: {f / b:.3f}x (floor 0.95x)")
+
+
+if __name__ == "__main__":
+    main()
