@@ -74,6 +74,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     torch.set_num_threads(1)
+    torch.optim.Adam([torch.zeros(1, requires_grad=True)])  # pay torch's one-time lazy imports before timing
     home = Path(tempfile.mkdtemp(prefix="fw-overhead-"))
     bare, flywheel = [], []
     for round_ in range(args.rounds):
