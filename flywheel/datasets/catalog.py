@@ -32,6 +32,7 @@ from flywheel.datasets.catalog_io import (
     export_folder,
     finish_report,
     open_source,
+    reading,
 )
 from flywheel.datasets.episode import EpisodeArrays
 from flywheel.datasets.format import INFO_PATH, SIDECAR_PATH, load_info, user_features
@@ -333,12 +334,13 @@ def import_dataset(session: Session, user: User, *, name: str, source: Path, fmt
     fmt = fmt or detect_format(Path(source))
     if fmt in ("flywheel", "lerobot"):
         return create_from_folder(session, user, name=name, source=Path(source), description=description)
-    src = open_source(Path(source), fmt, fps=fps, topics=topics, task=task)
-    dataset_id, root = _new_folder(session)
-    writer = create_folder(root, features=src.features, fps=src.fps, robot_type=robot_type or src.robot_type)
-    with writer:
-        frames = sum(writer.append_episode(ep, source=f"import:{fmt}").total_frames for ep in src.episodes)
-        added = len(writer.saved)
+    with reading(Path(source), fmt):
+        src = open_source(Path(source), fmt, fps=fps, topics=topics, task=task)
+        dataset_id, root = _new_folder(session)
+        writer = create_folder(root, features=src.features, fps=src.fps, robot_type=robot_type or src.robot_type)
+        with writer:
+            frames = sum(writer.append_episode(ep, source=f"import:{fmt}").total_frames for ep in src.episodes)
+            added = len(writer.saved)
     finish_report(src)
     dataset = register_folder(session, user, dataset_id=dataset_id, root=root, name=name, description=description)
     return ImportPublic(dataset=dataset_public(session, dataset), format=fmt, chunk_id=0 if added else None,
@@ -506,23 +508,25 @@ def append_from(session: Session, user: User, ident: str, *, source: Path, fmt: 
     _refuse_eval(dataset, "append to")
     root = dataset_root(dataset)
     staging = root.with_name(f".{root.name}.append-{new_id('stg')}")
+    saved: list[EpisodeRecord] = []
     try:
-        src = open_source(Path(source), fmt, fps=fps or dataset.fps, topics=topics, task=task, staging=staging)
-        check_same_features(DatasetReader(root).features, src.features)
-        if src.fps != dataset.fps:
-            raise InvalidInput(f"the source runs at {src.fps} fps, the dataset at {dataset.fps}", field="fps",
-                               allowed=dataset.fps)
-        with open_for_append(root) as writer:
-            chunk = writer.chunk_id
-            try:
-                for ep in src.episodes:
-                    writer.append_episode(ep, source=f"append:{src.format}")
-            finally:
-                saved = list(writer.saved)
+        with reading(Path(source), fmt):
+            src = open_source(Path(source), fmt, fps=fps or dataset.fps, topics=topics, task=task, staging=staging)
+            check_same_features(DatasetReader(root).features, src.features)
+            if src.fps != dataset.fps:
+                raise InvalidInput(f"the source runs at {src.fps} fps, the dataset at {dataset.fps}", field="fps",
+                                   allowed=dataset.fps)
+            with open_for_append(root) as writer:
+                chunk = writer.chunk_id
+                try:
+                    for ep in src.episodes:
+                        writer.append_episode(ep, source=f"append:{src.format}")
+                finally:
+                    saved = list(writer.saved)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+        _mirror_new(session, dataset, saved)  # what was written before a failure is in the folder: mirror it
     finish_report(src)
-    _mirror_new(session, dataset, saved)
     return ImportPublic(dataset=dataset_public(session, dataset), format=src.format,
                         chunk_id=chunk if saved else None, episodes_added=len(saved),
                         frames_added=sum(r.total_frames for r in saved), episodes_invalid=src.invalid,
@@ -653,12 +657,22 @@ def set_success(session: Session, user: User, ident: str, episode_index: int, su
     return _row(session, dataset, rec.episode_index)
 
 
+def get_episode(session: Session, user: User, ident: str, episode_index: int) -> Episode:
+    """One episode's mirrored record.
+
+    Raises:
+        NotFound: no such dataset of the user, or no such episode.
+    """
+    return _row(session, access.dataset(session, user, ident), episode_index)
+
+
 def _row(session: Session, dataset: Dataset, episode_index: int) -> Episode:
     row = session.scalars(
         select(Episode).where(Episode.dataset_id == dataset.id, Episode.episode_index == episode_index)
     ).first()
     if row is None:
-        raise NotFound("episode", episode_index, hint="run `flywheel dataset verify` to resync the catalog")
+        count = session.scalar(select(func.count()).select_from(Episode).where(Episode.dataset_id == dataset.id))
+        raise NotFound("episode", episode_index, hint=f"episodes of {dataset.name!r} are 0..{(count or 0) - 1}")
     return row
 
 

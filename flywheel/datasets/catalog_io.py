@@ -9,8 +9,10 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import struct
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -31,7 +33,7 @@ from flywheel.datasets.format import (
 )
 from flywheel.datasets.reader import DatasetReader
 from flywheel.datasets.schemas import EXPORT_FORMATS, SOURCE_FORMATS
-from flywheel.errors import InvalidInput, NotFound
+from flywheel.errors import FlywheelError, InvalidInput, NotFound
 
 _SUFFIXES = {".jsonl": "rlds-jsonl", ".json": "rlds-jsonl", ".tfrecord": "tfrecord", ".mcap": "rosbag",
              ".db3": "rosbag"}
@@ -58,6 +60,26 @@ class Source:
     robot_type: str = "unknown"
     report: list[str] = field(default_factory=list)
     invalid: int = 0
+
+
+@contextlib.contextmanager
+def reading(path: Path, fmt: str | None) -> Iterator[None]:
+    """Turn a parser's own failure on a malformed file (not a Flywheel error) into InvalidInput naming the source.
+
+    Example:
+        >>> with reading(Path("x.jsonl"), "rlds-jsonl"):
+        ...     raise UnicodeDecodeError("utf-8", b"\\xff", 0, 1, "bad")
+        Traceback (most recent call last):
+        flywheel.errors.InvalidInput: source: x.jsonl is not a readable rlds-jsonl source: ...
+    """
+    try:
+        yield
+    except FlywheelError:
+        raise
+    except (ValueError, KeyError, TypeError, IndexError, AttributeError, EOFError, OSError, struct.error,
+            RuntimeError) as exc:
+        raise InvalidInput(f"{Path(path).name} is not a readable {fmt or 'dataset'} source: {exc}",
+                           field="source", allowed=list(SOURCE_FORMATS)) from exc
 
 
 def detect_format(path: Path) -> str:
