@@ -5,7 +5,7 @@ argument or a wrapper that does not fit the task is refused the same way everywh
 starts (:class:`~flywheel.errors.InvalidInput` naming the field and the allowed values).
 
 - :func:`make_env` builds one seeded env with the optional Flywheel wrappers, in a fixed order:
-  ``DomainRandomization`` → ``Curriculum`` → ``SpeedReward`` → ``DiscretizeAction``.
+  ``DomainRandomization`` → ``Curriculum`` → ``SpeedReward`` → ``SafetyWrapper`` → ``DiscretizeAction``.
 - :func:`make_vec_env` builds a seeded Stable-Baselines3 ``DummyVecEnv`` of those (each with a ``Monitor``).
 - :func:`expert_for` returns the scripted expert of any Flywheel task behind one protocol,
   :class:`Expert`: ``expert(obs) -> action`` in the *wrapped* env's action space (a discrete index after
@@ -85,6 +85,7 @@ def make_env(
     speed_reward: bool = False,
     domain_randomization: dict[str, Any] | None = None,
     curriculum: dict[str, Any] | None = None,
+    safety: Any = None,
     wrappers: Sequence[WrapperFn] = (),
 ) -> gym.Env:
     """Build one environment, wrapped and seeded.
@@ -97,6 +98,8 @@ def make_env(
         speed_reward: wrap in :class:`SpeedReward` (the task reward goes to ``info["task_reward"]``).
         domain_randomization: keyword arguments of :class:`DomainRandomization`, or ``None``.
         curriculum: keyword arguments of :class:`Curriculum` (``{}`` for its defaults), or ``None``.
+        safety: a :class:`~flywheel.safety.config.SafetyConfig` (or its dict) for
+            :class:`~flywheel.safety.wrapper.SafetyWrapper` (under ``DiscretizeAction``), or ``None``.
         wrappers: more wrappers, applied last, in order.
 
     Raises:
@@ -128,6 +131,10 @@ def make_env(
         env = Curriculum(env, **curriculum)
     if speed_reward:
         env = SpeedReward(env)
+    if safety is not None:
+        from flywheel.safety.wrapper import wrap_safety
+
+        env = wrap_safety(env, safety)
     if discretize is not None:
         env = DiscretizeAction(env, *discretize)
     for wrap in wrappers:

@@ -17,6 +17,7 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
+from flywheel.safety.config import SafetyConfig
 from flywheel.training.base import TemplateConfig
 
 
@@ -30,6 +31,10 @@ class RLConfig(TemplateConfig):
     curriculum: bool = Field(False, description="Raise the task's difficulty as the training success rate rises.")
     eval_every: int = Field(0, ge=0, le=10**9, description="Evaluate every this many steps into eval/ metrics "
                             "(0 = only the final evaluation).")
+    safety: bool = Field(False, description="Train through the safety layer: clip exploration actions into the "
+                         "limits and add r_safety penalties (off: violations are only counted).")
+    safety_config: SafetyConfig | None = Field(None, description="The project's safety config (limits, rate_limits, "
+                                               "penalty_weight); default the robot's own limits.")
 
     @field_validator("net_arch")
     @classmethod
@@ -74,6 +79,29 @@ def wrapper_kwargs(config: TemplateConfig) -> dict[str, Any]:
     return {
         "speed_reward": bool(getattr(config, "speed_reward", False)),
         "curriculum": {} if getattr(config, "curriculum", False) else None,
+        "safety": safety_config(config),
     }
+
+
+def safety_config(config: TemplateConfig, *, evaluation: bool = False) -> SafetyConfig | None:
+    """The safety layer a run uses: enforced with ``safety: true``, else counting only (``monitor``).
+
+    Every run reports ``safety/violation_rate``; evaluation never shapes the reward (``penalty_weight=0``).
+    ``None`` for configs without the field (nothing to report). Envs whose actions are not a flat ``Box``
+    before discretisation get no layer either.
+
+    Example:
+        >>> safety_config(RLConfig(safety=True, safety_config={"limits": {"throttle": [0, 0.5]}})).mode
+        'enforce'
+        >>> safety_config(RLConfig()).mode, safety_config(RLConfig(), evaluation=True).penalty_weight
+        ('monitor', 0.0)
+    """
+    if not hasattr(config, "safety"):
+        return None
+    base = config.safety_config or SafetyConfig()
+    update: dict[str, Any] = {} if config.safety else {"mode": "monitor", "penalty_weight": 0.0}
+    if evaluation:
+        update["penalty_weight"] = 0.0
+    return base.model_copy(update=update) if update else base
 
 

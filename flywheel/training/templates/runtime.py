@@ -45,7 +45,7 @@ from flywheel.training.base import EvalSummary, RunContext, RunResult, TemplateC
 from flywheel.training.envs import make_env
 from flywheel.training.evaluation import evaluate, evaluate_env, generalisation_gap
 from flywheel.training.onnx_export import export_onnx, onnx_policy
-from flywheel.training.templates.common import write_atomic
+from flywheel.training.templates.common import safety_config, write_atomic
 
 STOP_POLL_SECONDS = 0.5
 #: SB3 logger prefix -> Flywheel metric namespace.
@@ -145,14 +145,35 @@ class RunCallback(BaseCallback):
 
 
 def eval_metrics(summary: EvalSummary, prefix: str = "eval/") -> dict[str, float]:
-    """The ``eval/…`` metrics of a summary: mean/std return, success rate, mean length, task metrics."""
-    return {
+    """The ``eval/…`` metrics of a summary: mean/std return, success rate, mean length, task metrics.
+
+    With a safety layer (``safety_incidents`` counted) also ``{prefix}safety/violation_rate``: incidents / steps.
+    """
+    metrics = {
         f"{prefix}mean_return": summary.mean_return,
         f"{prefix}std_return": summary.std_return,
         f"{prefix}success_rate": summary.success_rate,
         f"{prefix}mean_length": float(np.mean(summary.lengths)),
         **{f"{prefix}{k}": v for k, v in summary.task_metrics.items()},
     }
+    if "safety_incidents" in summary.task_metrics:
+        steps = max(int(np.sum(summary.lengths)), 1)
+        metrics[f"{prefix}safety/violation_rate"] = summary.task_metrics["safety_incidents"] / steps
+    return metrics
+
+
+def safety_metrics(model: Any) -> dict[str, float]:
+    """``safety/violation_rate`` (and ``safety/actions``, ``safety/violating_actions``) of the training envs.
+
+    Empty when the training env has no safety layer (see :func:`~flywheel.training.templates.common.safety_config`).
+    """
+    from flywheel.safety.wrapper import vec_safety_stats
+
+    stats = vec_safety_stats(model.get_env()) if hasattr(model, "get_env") else None
+    if stats is None:
+        return {}
+    return {"safety/violation_rate": stats.violation_rate, "safety/actions": float(stats.actions),
+            "safety/violating_actions": float(stats.violating_actions)}
 
 
 def load_init_checkpoint(model: Any, ctx: RunContext) -> None:
@@ -199,9 +220,10 @@ def finish(model: Any, config: TemplateConfig, ctx: RunContext, *, algorithm: st
     policy = onnx_policy(onnx)
     seed = config.seed + 1_000_000
     eval_kwargs = config.eval_env_kwargs if config.eval_env_kwargs is not None else config.env_kwargs
+    eval_wrappers = {"safety": safety_config(config, evaluation=True), **eval_wrappers}
     summary = evaluate(policy, config.env_id, eval_kwargs, episodes=config.eval_episodes, seed=seed,
                        **eval_wrappers)
-    metrics = eval_metrics(summary)
+    metrics = {**safety_metrics(model), **eval_metrics(summary)}
     if eval_kwargs != config.env_kwargs:
         train = evaluate(policy, config.env_id, config.env_kwargs, episodes=config.eval_episodes, seed=seed,
                          record=False, **eval_wrappers)
