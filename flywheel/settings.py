@@ -25,6 +25,16 @@ class Settings(BaseSettings):
     blob_dir: Path | None = Field(None, description="Content-addressed blob store; default `home/blobs`.")
     dataset_dir: Path | None = Field(None, description="Where dataset folders live; default `home/datasets`.")
     api_key: str | None = Field(None, description="The CLI's identity; default the key saved by `user create`.")
+    # Jobs (flywheel.jobs): heartbeats, dead-job detection, limits. Seconds unless named otherwise.
+    job_heartbeat_s: float = Field(60.0, gt=0, description="A running job's heartbeat interval.")
+    job_dead_after_s: float = Field(600.0, gt=0, description="No heartbeat for this long: the job is dead.")
+    job_backstop_s: float = Field(86_400.0, gt=0, description="Kill anything running this long without heartbeat.")
+    job_poll_s: float = Field(1.0, gt=0, description="How often the scheduler looks at the queue.")
+    job_slots: int = Field(2, ge=1, le=1024, description="Jobs one `flywheel worker` runs at once.")
+    jobs_per_user: int = Field(2, ge=1, le=1024, description="Jobs of one user running at once.")
+    job_max_runtime_s: float = Field(86_400.0, gt=0, description="Default time limit of a job.")
+    job_stop_grace_s: float = Field(60.0, ge=0, description="After a graceful stop request, kill after this.")
+    job_steps_per_second: float = Field(1000.0, gt=0, description="Training speed assumed by cost estimates.")
 
     def resolved_database_url(self) -> str:
         """The database URL, defaulting to SQLite inside `home`."""
