@@ -25,11 +25,13 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from typer.core import TyperGroup
 
+from flywheel.datasets import commands as dataset
 from flywheel.errors import Conflict, FlywheelError, IntegrityError, InvalidInput, NotFound, Unauthorized
 from flywheel.platform.commands import asset, experiment, iteration, project, user
 from flywheel.platform.commands._identity import FIX as IDENTITY_FIX
 from flywheel.platform.commands.lineage import lineage
 from flywheel.platform.commands.tree import tree
+from flywheel.safety import commands as safety_commands
 from flywheel.settings import get_settings
 from flywheel.training import commands as training_commands
 
@@ -153,11 +155,13 @@ app.add_typer(project.app, name="project")
 app.add_typer(experiment.app, name="experiment")
 app.add_typer(iteration.app, name="iteration")
 app.add_typer(asset.app, name="asset")
+app.add_typer(dataset.app, name="dataset")
 app.command("tree")(tree)
 app.command("lineage")(lineage)
 app.add_typer(training_commands.app, name="template")
 app.command("train")(training_commands.train)
 app.command("eval")(training_commands.evaluate_model)
+app.add_typer(safety_commands.app, name="estop")
 
 
 @app.command("serve")
