@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session
 
 from flywheel.blobs import get_blob_store
 from flywheel.cli_output import console as stdout_console
+from flywheel.datasets.demo_steps import DATASET_STEPS
 from flywheel.errors import Conflict
 from flywheel.platform.assets import blob_reference_count, list_assets, upload_asset
 from flywheel.platform.commands._identity import save_api_key, user_session
@@ -239,6 +240,7 @@ STEPS: list[Step] = [
     show_tree,
     prove_sharing,
     show_lineage,
+    *DATASET_STEPS,
     what_next,
 ]
 

@@ -138,3 +138,26 @@ def test_other_users_datasets_are_not_found(cli: Cli, api_key: str, session: Ses
             assert "dataset arm not found" in cli.fails("dataset", *args).stderr
         assert cli.json("dataset", "list") == []
     assert cli.json("dataset", "show", "arm")["episodes"] == 1
+
+
+def test_demo_dataset_steps_record_append_trim_delete_compact_export(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    from rich.console import Console
+
+    from flywheel.datasets.demo_steps import DATASET_STEPS
+    from flywheel.demo import create_demo_user, run_demo, start_fresh
+
+    monkeypatch.chdir(tmp_path)
+    buffer = io.StringIO()
+    demo = run_demo(tmp_path / "demo", out=Console(file=buffer, width=200),
+                    steps=[start_fresh, create_demo_user, *DATASET_STEPS])
+    out = buffer.getvalue()
+    assert "4 episodes x 50 frames at 50 Hz, chunk 0" in out
+    assert "chunk 1: +2 episodes; now 6 episodes, 300 frames" in out
+    assert "query (deleted hidden): [0, 1, 3, 4, 5]" in out
+    assert "6 -> 5 episodes, 300 -> 230 frames; old -> new index {0: 0, 1: 1, 3: 2, 4: 3, 5: 4}" in out
+    assert "lerobot: 5 episodes, 230 frames" in out and "rlds-jsonl: 5 episodes, 230 frames" in out
+    assert (demo.home / "exports" / "arm-demos-lerobot" / "meta" / "info.json").is_file()
+    assert (demo.home / "exports" / "arm-demos.rlds.jsonl.manifest.json").is_file()
