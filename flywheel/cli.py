@@ -27,6 +27,7 @@ from typer.core import TyperGroup
 
 from flywheel.datasets import commands as dataset
 from flywheel.errors import Conflict, FlywheelError, IntegrityError, InvalidInput, NotFound, Unauthorized
+from flywheel.jobs import commands as job_commands
 from flywheel.platform.commands import asset, experiment, iteration, project, user
 from flywheel.platform.commands._identity import FIX as IDENTITY_FIX
 from flywheel.platform.commands.lineage import lineage
@@ -161,6 +162,8 @@ app.command("lineage")(lineage)
 app.add_typer(training_commands.app, name="template")
 app.command("train")(training_commands.train)
 app.command("eval")(training_commands.evaluate_model)
+app.add_typer(job_commands.app, name="job")
+app.command("worker")(job_commands.worker)
 app.add_typer(safety_commands.app, name="estop")
 
 

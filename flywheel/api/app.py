@@ -18,11 +18,12 @@ from fastapi import FastAPI
 import flywheel
 from flywheel.api.errors import ERROR_RESPONSES, install_error_handlers
 from flywheel.datasets import routes as datasets
+from flywheel.jobs import routes as jobs
 from flywheel.platform.routes import assets, experiments, iterations, lineage, projects, templates, users
 
 API_PREFIX = "/api/v1"
 
-ROUTERS = (users, projects, experiments, iterations, assets, templates, lineage, datasets)
+ROUTERS = (users, projects, experiments, iterations, assets, templates, lineage, datasets, jobs)
 """The resource modules; each exposes a `router`."""
 
 

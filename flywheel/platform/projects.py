@@ -84,9 +84,10 @@ def delete_project(session: Session, user: User, ident: str, *, force: bool = Fa
             f"project {project.name!r} has {len(active)} job(s) queued or running ({ids})",
             hint="Wait for them, cancel them, or delete with --force to cancel them.",
         )
+    from flywheel.jobs.cancel import cancel  # the jobs capability builds on the platform, not the reverse
+
     for job in active:
-        job.status = "cancelled"
-        job.error = "project deleted"
+        cancel(session, job, reason="project deleted")
     digests = session.scalars(
         select(Asset.blob_hash)
         .join(Experiment, Experiment.id == Asset.experiment_id)

@@ -4,6 +4,7 @@ Usage:
     flywheel template list
     flywheel template show ppo
     flywheel train --template ppo --project drive --experiment baseline --set total_timesteps=20000
+    flywheel train --queue --template ppo --project drive --experiment baseline   # through the job queue
     flywheel train --template bc --project look-at --experiment bc --dataset demos --set env_id=flywheel/ReachyLookAt-v0
     flywheel eval --model .flywheel/runs/itr_0123456789ab/model.onnx --env flywheel/Track-v0 --track mountain \\
         --train-track generated-roads --episodes 10
@@ -82,15 +83,31 @@ def train(
     init_asset: Annotated[str | None, typer.Option("--init-asset", help="Start from this checkpoint asset.",
                                                    show_default=False)] = None,
     notes: Annotated[str, typer.Option("--notes", "-n", help="What this attempt tries.")] = "",
+    queue: Annotated[bool, typer.Option("--queue", help="Go through the job queue even if no `flywheel worker` "
+                                        "runs (then a scheduler runs in this command until the job ends).")] = False,
+    local: Annotated[bool, typer.Option("--local", help="Train in this process, without the queue.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Train a template as the experiment's next iteration, in this process, and store its outputs."""
+    """Train a template as the experiment's next iteration and store its outputs.
+
+    When a `flywheel worker` is running (or with --queue) this submits a job and follows its log until it
+    ends (status, cost and log are kept on the job); otherwise, or with --local, it trains in this process.
+    """
     from flywheel.training.runner import TrainRequest
     from flywheel.training.runner import train as run_training
 
+    if queue and local:
+        raise InvalidInput("--queue and --local exclude each other", field="--queue/--local")
     request = TrainRequest(template=template, project=project, experiment=experiment,
                            overrides=parse_key_values(set_, field="config"), dataset_ids=dataset or [],
                            init_asset_id=init_asset, notes=notes)
+    if not local:
+        from flywheel.jobs.scheduler import scheduler_running
+
+        if queue or scheduler_running():
+            from flywheel.jobs.commands import submit_and_follow
+
+            raise typer.Exit(submit_and_follow(request.model_dump(), as_json=as_json))
     err = err_console()
     started = time.monotonic()
 
