@@ -33,7 +33,6 @@ from flywheel.platform.commands._identity import FIX as IDENTITY_FIX
 from flywheel.platform.commands.lineage import lineage
 from flywheel.platform.commands.tree import tree
 from flywheel.safety import commands as safety_commands
-from flywheel.safety import commands as safety_commands
 from flywheel.settings import get_settings
 from flywheel.training import commands as training_commands
 
@@ -163,7 +162,6 @@ app.command("lineage")(lineage)
 app.add_typer(training_commands.app, name="template")
 app.command("train")(training_commands.train)
 app.command("eval")(training_commands.evaluate_model)
-app.add_typer(safety_commands.app, name="estop")
 app.add_typer(job_commands.app, name="job")
 app.command("worker")(job_commands.worker)
 app.add_typer(safety_commands.app, name="estop")
