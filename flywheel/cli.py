@@ -33,6 +33,7 @@ from flywheel.platform.commands._identity import FIX as IDENTITY_FIX
 from flywheel.platform.commands.lineage import lineage
 from flywheel.platform.commands.tree import tree
 from flywheel.safety import commands as safety_commands
+from flywheel.safety.verify import commands as verify_commands
 from flywheel.settings import get_settings
 from flywheel.training import commands as training_commands
 
@@ -162,6 +163,7 @@ app.command("lineage")(lineage)
 app.add_typer(training_commands.app, name="template")
 app.command("train")(training_commands.train)
 app.command("eval")(training_commands.evaluate_model)
+app.command("verify")(verify_commands.verify_command)
 app.add_typer(job_commands.app, name="job")
 app.command("worker")(job_commands.worker)
 app.add_typer(safety_commands.app, name="estop")
