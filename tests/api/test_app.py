@@ -38,6 +38,18 @@ OPERATIONS = {
     ("get", "/api/v1/templates"),
     ("get", "/api/v1/templates/{template_id}"),
     ("get", "/api/v1/lineage/{object_id}"),
+    *(("post", f"/api/v1/datasets{p}") for p in ("", "/upload", "/compact-due", "/{dataset}/append",
+                                                  "/{dataset}/record", "/{dataset}/episodes/delete",
+                                                  "/{dataset}/episodes/undelete",
+                                                  "/{dataset}/episodes/{episode_index}/trim", "/{dataset}/compact",
+                                                  "/{dataset}/export")),
+    *(("get", f"/api/v1/datasets{p}") for p in ("", "/{dataset}", "/{dataset}/episodes",
+                                                 "/{dataset}/episodes/{episode_index}",
+                                                 "/{dataset}/episodes/{episode_index}/render", "/{dataset}/verify",
+                                                 "/{dataset}/stats")),
+    ("patch", "/api/v1/datasets/{dataset}"),
+    ("delete", "/api/v1/datasets/{dataset}"),
+    ("put", "/api/v1/datasets/{dataset}/episodes/{episode_index}/success"),
 }
 
 
