@@ -36,12 +36,13 @@ from flywheel.safety.limits import SafetyLayer
 
 @dataclass(frozen=True)
 class Tick:
-    """One control tick: its index, when its action went out (``time.monotonic``), and whether it was the
-    emergency stop's safe action."""
+    """One control tick: its index, when its action went out (``time.monotonic``), whether it was the
+    emergency stop's safe action, and the action sent."""
 
     index: int
     time: float
     latched: bool
+    action: np.ndarray
 
 
 class ControlLoop:
@@ -93,7 +94,7 @@ class ControlLoop:
             if self.guard is not None:
                 action = self.guard.filter(action)
                 latched = self.guard.latched
-            self.ticks.append(Tick(k, time.monotonic(), latched))
+            self.ticks.append(Tick(k, time.monotonic(), latched, action))
             obs, _reward, terminated, truncated, _info = env.step(action)
             if terminated or truncated:
                 obs, _ = env.reset()
