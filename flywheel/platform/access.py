@@ -44,7 +44,7 @@ def iteration(session: Session, user: User, ident: str) -> Iteration:
         .where(Iteration.id == ident, Project.owner_id == user.id)
     ).first()
     if found is None:
-        raise NotFound("iteration", ident)
+        raise NotFound("iteration", ident, hint="`flywheel iteration list <experiment>` shows them.")
     return found
 
 
@@ -57,7 +57,7 @@ def asset(session: Session, user: User, ident: str) -> Asset:
         .where(Asset.id == ident, Project.owner_id == user.id)
     ).first()
     if found is None:
-        raise NotFound("asset", ident)
+        raise NotFound("asset", ident, hint="`flywheel asset list <experiment>` shows them.")
     return found
 
 
@@ -67,5 +67,5 @@ def dataset(session: Session, user: User, ident: str) -> Dataset:
         select(Dataset).where(Dataset.owner_id == user.id, or_(Dataset.id == ident, Dataset.name == ident))
     ).first()
     if found is None:
-        raise NotFound("dataset", ident)
+        raise NotFound("dataset", ident, hint="`flywheel dataset list` shows your datasets and evals.")
     return found
