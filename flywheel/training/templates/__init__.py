@@ -17,8 +17,8 @@ Recipes that learn from data reuse the same pieces, so their outputs are interch
   (or start the ``ppo`` template from the BC ``model.zip`` via ``RunInputs.init_checkpoint``).
 
 Example:
-    >>> sorted(TEMPLATES)[:3]
-    ['dqn', 'ppo', 'sac']
+    >>> sorted(TEMPLATES)
+    ['bc', 'bc_ppo', 'dagger', 'dqn', 'ppo', 'sac']
     >>> parse_config("ppo", {"learning_rate": 1e-3}).learning_rate
     0.001
     >>> parse_config("ppo", {"learning_rat": 1e-3})
@@ -35,13 +35,18 @@ from pydantic import ValidationError
 
 from flywheel.errors import InvalidInput
 from flywheel.training.base import Template, TemplateConfig
+from flywheel.training.templates.bc import BCTemplate
+from flywheel.training.templates.bc_ppo import BCPPOTemplate
 from flywheel.training.templates.common import code_version
+from flywheel.training.templates.dagger import DAggerTemplate
 from flywheel.training.templates.dqn import DQNTemplate
 from flywheel.training.templates.ppo import PPOTemplate
 from flywheel.training.templates.sac import SACTemplate
 
 #: Template id -> template. Keep it a plain dict: new recipes add one entry each.
-TEMPLATES: dict[str, Template] = {t.id: t for t in (PPOTemplate(), DQNTemplate(), SACTemplate())}
+TEMPLATES: dict[str, Template] = {
+    t.id: t for t in (PPOTemplate(), DQNTemplate(), SACTemplate(), BCTemplate(), DAggerTemplate(), BCPPOTemplate())
+}
 
 
 def get_template_impl(template_id: str) -> Template:
