@@ -42,6 +42,7 @@ class BabResult:
         open_hi: their upper corners.
         boxes: boxes bounded.
         seconds: wall time.
+        found_by: ``attack`` or ``branch-and-bound`` (which found the counterexample).
     """
 
     status: str
@@ -52,6 +53,7 @@ class BabResult:
     open_hi: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
     boxes: int = 0
     seconds: float = 0.0
+    found_by: str = "attack"
 
 
 def attack(query: Query, *, seed: int = 0, samples: int = 2048, steps: int = 60,
@@ -144,7 +146,7 @@ def branch_and_bound(query: Query, *, time_limit: float, batch: int = 256, max_b
             best_v, best_x = float(values[top]), probes[top].numpy().copy()
         if best_v > 0:
             return BabResult("violated", float(ub.max()), best_v, best_x, boxes=count,
-                             seconds=time.perf_counter() - start)
+                             seconds=time.perf_counter() - start, found_by="branch-and-bound")
         keep = c_ub > 0
         if (~keep).any():
             leaf_max = max(leaf_max, float(c_ub[~keep].max()))

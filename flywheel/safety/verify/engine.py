@@ -104,7 +104,7 @@ def verify_query(query: Query, prop: Property, policy: object, *, time_limit: fl
     if found.status == "proved":
         return record("proved", "crown" if found.boxes == 1 else "branch-and-bound", bound=found.bound)
     if found.status == "violated":
-        refuted = check(found.counterexample, "attack")  # type: ignore[arg-type]
+        refuted = check(found.counterexample, found.found_by)  # type: ignore[arg-type]
         if refuted:
             return refuted
     if not use_marabou:

@@ -149,7 +149,7 @@ def network_to_onnx(network: Network, path: Path) -> Path:
     graph = helper.make_graph(nodes, "flywheel-derived", [helper.make_tensor_value_info("X", TensorProto.FLOAT,
                               [1, network.in_dim])], [helper.make_tensor_value_info("Y", TensorProto.FLOAT,
                               [1, network.out_dim])], inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
     onnx.checker.check_model(model)
     onnx.save(model, str(path))
     return Path(path)
