@@ -36,6 +36,7 @@ from flywheel.blobs import get_blob_store
 from flywheel.cli_output import console as stdout_console
 from flywheel.datasets.demo_steps import DATASET_STEPS
 from flywheel.errors import Conflict
+from flywheel.jobs.demo_steps import JOB_STEPS
 from flywheel.platform.assets import blob_reference_count, list_assets, upload_asset
 from flywheel.platform.commands._identity import save_api_key, user_session
 from flywheel.platform.commands.lineage import render_lineage
@@ -241,6 +242,7 @@ STEPS: list[Step] = [
     prove_sharing,
     show_lineage,
     *DATASET_STEPS,
+    *JOB_STEPS,
     what_next,
 ]
 
