@@ -212,13 +212,14 @@ def latency(n_obs: int, rounds: int = 5) -> dict[str, float]:
     params = [space.decode(x) for x in xs]
     out: dict[str, float] = {}
 
-    ctl = Controller(space=space, seed=0, n_startup=1)
-    for p in params[:n_obs]:  # observations through the normal path: ask, then tell the point's value
-        t = ctl.ask()
-        ctl.cancel(t)
-        t.params, t.x = p, space.encode(p)
-        ctl.pending[t.number] = t
-        ctl.tell(t, -prob.value(p))
+    import json
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:  # the observations reach the controller as prior results
+        prior = Path(tmp) / "prior.jsonl"
+        prior.write_text("".join(json.dumps({"params": p, "mean_reward": -prob.value(p)}) + "\n"
+                                 for p in params[:n_obs]))
+        ctl = Controller(space=space, seed=0, prior=[prior])
     t0 = time.perf_counter()
     t = ctl.ask()
     out["ours_cold"] = time.perf_counter() - t0
@@ -263,6 +264,8 @@ def main() -> None:
     parser.add_argument("--problems", default=",".join(problems()))
     parser.add_argument("--samplers", default="ours,tpe,gp,random")
     parser.add_argument("--no-latency", action="store_true")
+    parser.add_argument("--cache", type=Path, help="JSONL of finished runs: appended to, and reused on a rerun")
+    parser.add_argument("--report-only", action="store_true", help="tabulate the cached runs, run nothing")
     args = parser.parse_args()
     names = [n for n in args.problems.split(",") if n]
     samplers = [s for s in args.samplers.split(",") if s]
@@ -270,20 +273,46 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown problems {unknown}; allowed: {', '.join(problems())}")
 
-    tasks = [(n, s, seed, args.trials) for n in names for s in samplers for seed in range(args.seeds)]
+    # seed-major order: a run cut short still has every (problem, sampler) cell with the first seeds
+    tasks = [(n, s, seed, args.trials) for seed in range(args.seeds) for n in names for s in samplers]
     results: dict[tuple[str, str], list[np.ndarray]] = {}
     wall: dict[str, float] = {}
+    cached: set[tuple[str, str, int, int]] = set()
+    if args.cache and args.cache.exists():
+        import json
+
+        for line in args.cache.read_text().splitlines():
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            task = (row["problem"], row["sampler"], row["seed"], len(row["values"]))
+            if task in tasks and task not in cached:
+                cached.add(task)
+                results.setdefault(task[:2], []).append(regret_curve(row["values"], problems()[task[0]].optimum))
+                wall[task[1]] = wall.get(task[1], 0.0) + row["secs"]
+    todo = [] if args.report_only else [t for t in tasks if t not in cached]
+    print(f"{len(tasks)} runs: {len(cached)} cached, {len(todo)} to run on {args.workers} workers", flush=True)
     t_start = time.perf_counter()
     ctx = mp.get_context("fork")
     with ctx.Pool(args.workers) as pool:
-        for i, (name, sampler, _seed, values, secs) in enumerate(pool.imap_unordered(one_run, tasks), start=1):
+        for i, (name, sampler, seed, values, secs) in enumerate(pool.imap_unordered(one_run, todo), start=1):
             results.setdefault((name, sampler), []).append(regret_curve(values, problems()[name].optimum))
             wall[sampler] = wall.get(sampler, 0.0) + secs
-            if i % max(1, len(tasks) // 40) == 0 or i == len(tasks):
-                print(f"  {i}/{len(tasks)} runs done, {time.perf_counter() - t_start:.0f} s", flush=True)
+            if args.cache:
+                import json
+
+                with args.cache.open("a") as fh:
+                    fh.write(json.dumps({"problem": name, "sampler": sampler, "seed": seed, "values": values,
+                                         "secs": secs}) + "\n")
+            print(f"  {i}/{len(todo)} runs done ({name} {sampler} seed {seed}: {secs:.1f} s), "
+                  f"{time.perf_counter() - t_start:.0f} s", flush=True)
+    names = [n for n in names if all((n, s) in results for s in samplers)]
+    n_seeds = min((len(results[(n, s)]) for n in names for s in samplers), default=0)
 
     checkpoints = [c for c in (15, 30, 60) if c <= args.trials] or [args.trials]
-    print(f"\nmedian simple regret over {args.seeds} seeds (lower is better); trials to 1% of the median gap")
+    print(f"\nmedian simple regret over {n_seeds}..{args.seeds} seeds per cell (lower is better); "
+          "trials to 1% of the median gap")
     header = f"{'problem':<16}{'sampler':<8}" + "".join(f"{'@' + str(c):>11}" for c in checkpoints) + f"{'to 1%':>8}"
     print(header)
     print("-" * len(header))
@@ -292,7 +321,7 @@ def main() -> None:
         gap = median_gap(problems()[name])
         med60: dict[str, float] = {}
         for s in samplers:
-            curves = np.array(results[(name, s)])
+            curves = np.array(results[(name, s)][: args.seeds])
             meds = [float(np.median(curves[:, c - 1])) for c in checkpoints]
             hit = [int(np.argmax(c <= 0.01 * gap)) + 1 if (c <= 0.01 * gap).any() else math.inf for c in curves]
             to1 = float(np.median(hit))

@@ -1,7 +1,8 @@
 """Upper confidence bound ``UCB = μ + κ·σ`` and its maximisation over the search space.
 
 The maximiser scores ``n_candidates`` scrambled-Sobol points plus perturbations of the best observed
-points (all snapped onto representable configurations), then refines the best few with one stacked
+points (all snapped onto representable configurations), then refines the best few (and the best of each
+categorical combination, so a choice is judged at its own best continuous values) with one stacked
 L-BFGS-B run over the non-categorical dimensions using the analytic gradient of μ and σ (categoricals stay
 fixed, integers are relaxed and snapped afterwards). Everything is vectorised over candidates.
 
@@ -154,7 +155,14 @@ def _maximise(gp: GPRegressor, space: SearchSpace, kappa: float, rng: np.random.
     score, _, sd = ucb(gp, cand, kappa)
     max_sigma = float(sd.max()) * gp.y_std
     order = np.argsort(-score)
-    refined = _refine(gp, space, cand[order[:n_refine]], kappa)
+    starts = list(order[:n_refine])
+    if space.groups:  # also refine the best candidate of each categorical combination (up to 8 more)
+        cat = space.kinds == 2
+        combos: dict[bytes, int] = {}
+        for i in order:
+            combos.setdefault(cand[i, cat].tobytes(), int(i))
+        starts += [i for i in list(combos.values())[:8] if i not in starts]
+    refined = _refine(gp, space, cand[starts], kappa)
     allx = np.vstack([refined, cand])
     _, uniq = np.unique(np.round(allx, 12), axis=0, return_index=True)
     allx = allx[uniq]
