@@ -35,6 +35,13 @@ class Settings(BaseSettings):
     job_max_runtime_s: float = Field(86_400.0, gt=0, description="Default time limit of a job.")
     job_stop_grace_s: float = Field(60.0, ge=0, description="After a graceful stop request, kill after this.")
     job_steps_per_second: float = Field(1000.0, gt=0, description="Training speed assumed by cost estimates.")
+    # Runners and worker tokens (flywheel.jobs.runners, flywheel.jobs.tokens).
+    ray_address: str | None = Field(None, description="Ray cluster for the `ray` runner (`ray://…` or "
+                                    "`host:port`); default a local Ray on 127.0.0.1.")
+    skypilot_home_bucket: str | None = Field(None, description="Bucket mounted as the home on SkyPilot VMs "
+                                             "(`s3://…`, `gs://…`).")
+    api_url: str = Field("http://127.0.0.1:8000/api/v1", description="The API a remote worker talks to.")
+    job_token_margin_s: float = Field(3600.0, ge=0, description="A job token outlives its job's time limit by this.")
 
     def resolved_database_url(self) -> str:
         """The database URL, defaulting to SQLite inside `home`."""

@@ -13,12 +13,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends
+from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.exc import IntegrityError as DatabaseIntegrityError
 from sqlalchemy.orm import Session
 
 from flywheel.errors import Conflict
+from flywheel.jobs import tokens
 from flywheel.platform import users
 from flywheel.platform.models import User
 from flywheel.store.engine import get_engine, session_scope
@@ -48,15 +49,29 @@ SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 bearer = HTTPBearer(
     auto_error=False,
     scheme_name="APIKey",
-    description="Your Flywheel API key, shown once by `flywheel user create`: `Authorization: Bearer fw_…`.",
+    description="Your Flywheel API key, shown once by `flywheel user create` (`Authorization: Bearer fw_…`), "
+    "or a job's worker token (`fwj_…`).",
 )
 
 
 def get_current_user(
-    session: SessionDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+    request: Request,
+    session: SessionDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> User:
-    """The user owning the request's API key; 401 (Unauthorized) when it is missing or unknown."""
-    return users.authenticate(session, credentials.credentials if credentials else None)
+    """The user owning the request's API key or job token; 401 (Unauthorized) when missing or not valid.
+
+    A job token (`fwj_…`, given to a job's worker) speaks for the job's user but only about that job:
+    :func:`flywheel.jobs.tokens.authorize` refuses every other operation (403) and object (404).
+    """
+    credential = credentials.credentials if credentials else None
+    if credential is None or not tokens.is_job_token(credential):
+        return users.authenticate(session, credential)
+    user, scope = tokens.authenticate(session, credential)
+    route = getattr(request.scope.get("route"), "path", request.url.path)
+    tokens.authorize(session, scope, request.method, route, {**request.query_params, **request.path_params})
+    session.info["job_scope"] = scope
+    return user
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]
