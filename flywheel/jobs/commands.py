@@ -71,8 +71,10 @@ def submit_cmd(
     gpu: Annotated[str, typer.Option(help="GPU type, for the price: cpu, t4, l4, a10g, a100, h100.")] = "cpu",
     spot: Annotated[bool, typer.Option("--spot/--on-demand", help="Spot or on-demand capacity.")] = False,
     max_runtime: Annotated[float | None, typer.Option(help="Time limit in seconds.", show_default=False)] = None,
-    runner: Annotated[str, typer.Option(help="Where it runs.")] = "local",
+    runner: Annotated[str, typer.Option(help="Where it runs: local, ray or skypilot.")] = "local",
     follow_: Annotated[bool, typer.Option("--follow", "-f", help="Stream the log until the job ends.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="skypilot: validate, write and print the task YAML; "
+                                          "queue nothing.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Validate and queue a job (nothing is queued if anything is wrong or the estimate crosses your limit)."""
@@ -80,6 +82,10 @@ def submit_cmd(
 
     data = submit_options(template, project, experiment, set_, dataset, init_asset, notes, kind, gpu, spot,
                           max_runtime, runner)
+    if dry_run:
+        from flywheel.jobs.runners.skypilot import dry_run_print
+
+        raise typer.Exit(dry_run_print(data))
     with user_session() as (session, user):
         job = JobPublic.model_validate(submit(session, user, data))
 
@@ -160,7 +166,7 @@ def worker(
                                               show_default=False)] = None,
     name: Annotated[str | None, typer.Option(help="Scheduler name; keep it across restarts to adopt its jobs.",
                                              show_default=False)] = None,
-    runner: Annotated[str, typer.Option(help="Runner: local.")] = "local",
+    runner: Annotated[str, typer.Option(help="Runner: local, ray or skypilot.")] = "local",
 ) -> None:
     """Run the scheduler: claim queued jobs (FIFO per user), start them, watch heartbeats, end dead jobs.
 

@@ -12,9 +12,11 @@ from collections.abc import Callable
 from flywheel.errors import InvalidInput
 from flywheel.jobs.runners.base import Exit, Handle, Runner
 from flywheel.jobs.runners.local import LocalRunner
+from flywheel.jobs.runners.ray import RayRunner
+from flywheel.jobs.runners.skypilot import SkyPilotRunner
 
 #: Runner name -> factory. One instance per process (a runner may remember the children it started).
-RUNNERS: dict[str, Callable[[], Runner]] = {"local": LocalRunner}
+RUNNERS: dict[str, Callable[[], Runner]] = {"local": LocalRunner, "ray": RayRunner, "skypilot": SkyPilotRunner}
 
 _instances: dict[str, Runner] = {}
 
