@@ -17,8 +17,6 @@ Example:
 from __future__ import annotations
 
 import hashlib
-import io
-import json
 import os
 import shutil
 from collections.abc import Callable, Iterator
@@ -27,30 +25,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from rich.console import Console
 from rich.text import Text
-from sqlalchemy.orm import Session
 
 from flywheel.blobs import get_blob_store
 from flywheel.cli_output import console as stdout_console
 from flywheel.datasets.demo_steps import DATASET_STEPS
 from flywheel.errors import Conflict
 from flywheel.jobs.demo_steps import JOB_STEPS
-from flywheel.platform.assets import blob_reference_count, list_assets, upload_asset
+from flywheel.platform.assets import blob_reference_count, list_assets
 from flywheel.platform.commands._identity import save_api_key, user_session
 from flywheel.platform.commands.lineage import render_lineage
 from flywheel.platform.commands.tree import render_tree
 from flywheel.platform.experiments import create_experiment, fork_experiment, tree
-from flywheel.platform.iterations import create_iteration
 from flywheel.platform.lineage import lineage
-from flywheel.platform.models import User
 from flywheel.platform.projects import create_project
 from flywheel.platform.schemas import (
-    AssetCreate,
     ExperimentCreate,
     ExperimentFork,
-    IterationCreate,
     ProjectCreate,
     UserCreate,
 )
@@ -59,19 +51,16 @@ from flywheel.store.engine import dispose_engines, session_scope
 
 DEFAULT_HOME = Path(".flywheel-demo")
 MARKER = ".flywheel-demo"  # a home holding this file was made by the demo and may be wiped
-PROJECT = "look-at"
-DESCRIPTION = """Turn the robot's head toward the target and hold it there.
+PROJECT = "drive"
+DESCRIPTION = """Drive the car around the track, fast and on the road.
 
-*Observation*: target position in the camera frame. *Action*: head yaw and pitch velocities.
-*Success*: the target stays within 5° of the image centre for 2 seconds."""
+*Task*: `flywheel/Track-v0` (kinematic bicycle car). *Observation*: speed, heading error, lateral offset,
+look-ahead points. *Action*: steer and throttle. *Reward*: metres of progress along the centre line."""
 
-#: The root experiment's attempts: (notes, config). The fork starts from FORK_FROM, not from the latest.
-ROOT_ATTEMPTS: list[tuple[str, dict[str, Any]]] = [
-    ("first try: PPO defaults", {"learning_rate": 3e-4, "steps": 20_000, "seed": 0}),
-    ("higher learning rate: best so far", {"learning_rate": 1e-3, "steps": 20_000, "seed": 0}),
-    ("even higher: diverged after 8k steps", {"learning_rate": 3e-3, "steps": 20_000, "seed": 0}),
-]
-FORK_FROM = 1
+#: A small but real PPO run on the track (a few seconds on one core); attempts differ in learning rate.
+TINY_PPO: dict[str, Any] = {"total_timesteps": 4096, "n_envs": 1, "n_steps": 256, "batch_size": 64, "n_epochs": 2,
+                            "net_arch": [32], "eval_episodes": 2, "env_kwargs": {"max_steps": 200}}
+ROOT_ATTEMPTS: list[dict[str, Any]] = [{"learning_rate": 3e-4}, {"learning_rate": 1e-3}, {"learning_rate": 3e-3}]
 
 
 @dataclass
@@ -115,7 +104,7 @@ def create_demo_user(demo: Demo) -> None:
 
 
 def create_demo_project(demo: Demo) -> None:
-    """Create the project "look-at"."""
+    """Create the project "drive"."""
     with user_session() as (session, user):
         project = create_project(session, user, ProjectCreate(name=PROJECT, description=DESCRIPTION))
         demo.ids["project"] = project.id
@@ -123,68 +112,55 @@ def create_demo_project(demo: Demo) -> None:
 
 
 def create_root_experiment(demo: Demo) -> None:
-    """Create the root experiment "baseline" and three attempts, each with a config and a checkpoint."""
-    with user_session() as (session, user):
-        root = create_experiment(
-            session,
-            user,
-            ExperimentCreate(project_id=PROJECT, name="baseline", description="PPO on the head, default network."),
-        )
-        demo.ids["root"] = root.id
-        for index, (notes, config) in enumerate(ROOT_ATTEMPTS):
-            iteration = create_iteration(session, user, root.id, IterationCreate(notes=notes))
-            demo.ids[f"root#{index}"] = iteration.id
-            tags = ["checkpoint", "best"] if index == FORK_FROM else ["checkpoint"]
-            _upload_outputs(session, user, demo, f"root#{index}", config, seed=index, checkpoint_tags=tags)
-            demo.note(f"#{iteration.index}  lr {config['learning_rate']:g}  {notes}")
+    """Create the root experiment "baseline": three real PPO runs that differ in learning rate."""
+    returns = {}
+    for index, overrides in enumerate(ROOT_ATTEMPTS):
+        outcome = _train(demo, "baseline", {**TINY_PPO, **overrides}, notes=f"lr {overrides['learning_rate']:g}")
+        demo.ids["root"] = outcome.iteration.experiment_id
+        demo.ids[f"root#{index}"] = outcome.iteration.id
+        returns[index] = outcome.result.evaluation.mean_return
+        demo.note(f"#{index}  lr {overrides['learning_rate']:g}  mean return {returns[index]:7.2f}  "
+                  f"({len(outcome.asset_ids)} outputs: {', '.join(outcome.asset_ids)})")
+    best = max(returns, key=lambda i: returns[i])
+    demo.ids["best"] = str(best)
+    demo.note(f"best attempt: #{best} (mean return {returns[best]:.2f})")
 
 
 def create_child_experiment(demo: Demo) -> None:
-    """Create a child experiment "wider-net" under the root, with one attempt."""
+    """Create a child experiment "wider-net" under the root, with one real run (2×64 units instead of 32)."""
     with user_session() as (session, user):
-        child = create_experiment(
-            session,
-            user,
-            ExperimentCreate(
-                project_id=PROJECT,
-                name="wider-net",
-                parent_id=demo.ids["root"],
-                description="Same recipe, 256 hidden units instead of 64.",
-            ),
-        )
+        child = create_experiment(session, user, ExperimentCreate(
+            project_id=PROJECT, name="wider-net", parent_id=demo.ids["root"], template_id="ppo",
+            description="Same recipe, two hidden layers of 64 units instead of one of 32."))
         demo.ids["child"] = child.id
-        iteration = create_iteration(session, user, child.id, IterationCreate(notes="256 hidden units"))
-        demo.ids["child#0"] = iteration.id
-        config = {"learning_rate": 1e-3, "steps": 20_000, "seed": 0, "hidden": 256}
-        _upload_outputs(session, user, demo, "child#0", config, seed=10, checkpoint_tags=["checkpoint"])
-    demo.note(f"wider-net ({demo.ids['child']}) under baseline, iteration #0")
+    outcome = _train(demo, "wider-net", {**TINY_PPO, "net_arch": [64, 64]}, notes="2x64 hidden units")
+    demo.ids["child#0"] = outcome.iteration.id
+    demo.note(f"wider-net ({demo.ids['child']}) under baseline: iteration #0, mean return "
+              f"{outcome.result.evaluation.mean_return:.2f}")
 
 
 def fork_root(demo: Demo) -> None:
-    """Fork the root from its best attempt (#1, not the latest #2) and start from its checkpoint."""
+    """Fork the root from its best attempt and train on from its checkpoint."""
+    best = int(demo.ids["best"])
     with user_session() as (session, user):
-        fork = fork_experiment(
-            session, user, demo.ids["root"], ExperimentFork(name="longer-training", iteration_index=FORK_FROM)
-        )
+        fork = fork_experiment(session, user, demo.ids["root"],
+                               ExperimentFork(name="longer-training", iteration_index=best))
         demo.ids["fork"] = fork.id
         linked = list_assets(session, user, experiment_id=fork.id)
-        checkpoint = next(a for a in linked if a.name == "checkpoint.npy")
+        checkpoint = next(a for a in linked if a.name == "model.zip")
         demo.ids["fork checkpoint"] = checkpoint.id
         demo.ids["root checkpoint"] = checkpoint.linked_from_id or ""
-        iteration = create_iteration(
-            session,
-            user,
-            fork.id,
-            IterationCreate(notes="resume from baseline #1, 100k steps", input_asset_ids=[checkpoint.id]),
-        )
-        demo.ids["fork#0"] = iteration.id
-    demo.note(f"longer-training ({demo.ids['fork']}) forked from baseline @ #{FORK_FROM}")
+    demo.note(f"longer-training ({demo.ids['fork']}) forked from baseline @ #{best}")
     demo.note(f"{len(linked)} assets linked by reference: {', '.join(a.name for a in linked)}")
-    demo.note("iteration #0 takes the linked checkpoint as its input")
+    outcome = _train(demo, "longer-training", {**TINY_PPO, "total_timesteps": 8192},
+                     notes=f"resume from baseline #{best}", init_asset_id=checkpoint.id)
+    demo.ids["fork#0"] = outcome.iteration.id
+    result = outcome.result.evaluation
+    demo.note(f"iteration #0 started from the linked model.zip: mean return {result.mean_return:.2f}")
 
 
 def show_tree(demo: Demo) -> None:
-    """Draw the experiment trees (`flywheel tree look-at`)."""
+    """Draw the experiment trees (`flywheel tree drive`)."""
     with user_session() as (session, user):
         roots = tree(session, user, PROJECT)
     demo.out.print(render_tree(PROJECT, demo.ids["project"], roots))
@@ -200,8 +176,8 @@ def prove_sharing(demo: Demo) -> None:
     copies = files_holding(forked.blob_hash)
     demo.ids["blob"] = forked.blob_hash
     same = "same" if original.blob_hash == forked.blob_hash else "DIFFERENT"
-    demo.note(f"baseline #{FORK_FROM}      checkpoint.npy  {original.id}")
-    demo.note(f"longer-training  checkpoint.npy  {forked.id}")
+    demo.note(f"baseline #{demo.ids['best']}      model.zip  {original.id}")
+    demo.note(f"longer-training  model.zip  {forked.id}")
     demo.note(f"{same} sha256: {forked.blob_hash}")
     demo.note(f"asset rows pointing at these bytes: {references}; files on disk holding them: {len(copies)}")
     for path in copies:
@@ -318,32 +294,12 @@ def _short(path: Path) -> str:
         return str(path)
 
 
-def checkpoint_bytes(seed: int) -> bytes:
-    """A small checkpoint-like binary: a seeded float32 weight matrix in NumPy's .npy format (deterministic)."""
-    weights = np.random.default_rng(seed).standard_normal((64, 32)).astype(np.float32)
-    buffer = io.BytesIO()
-    np.save(buffer, weights, allow_pickle=False)
-    return buffer.getvalue()
+def _train(demo: Demo, experiment: str, overrides: dict[str, Any], *, notes: str,
+           init_asset_id: str | None = None) -> Any:
+    """Train the `ppo` template in this process as the experiment's next iteration (what `flywheel train
+    --local` does) and return the outcome."""
+    from flywheel.training.runner import TrainRequest, train
 
-
-def _upload_outputs(
-    session: Session,
-    user: User,
-    demo: Demo,
-    role: str,
-    config: dict[str, Any],
-    *,
-    seed: int,
-    checkpoint_tags: list[str],
-) -> None:
-    """Write an attempt's config.json and checkpoint.npy as real files, then upload them as its outputs."""
-    folder = demo.workspace / role.replace("#", "-")
-    folder.mkdir(parents=True)
-    config_path = folder / "config.json"
-    config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    checkpoint_path = folder / "checkpoint.npy"
-    checkpoint_path.write_bytes(checkpoint_bytes(seed))
-    experiment_id, iteration_id = demo.ids[role.split("#")[0]], demo.ids[role]
-    for path, tags in ((config_path, ["config"]), (checkpoint_path, checkpoint_tags)):
-        data = AssetCreate(experiment_id=experiment_id, iteration_id=iteration_id, name=path.name, tags=tags)
-        upload_asset(session, user, data, path)
+    with user_session() as (session, user):
+        return train(session, user, TrainRequest(template="ppo", project=PROJECT, experiment=experiment,
+                                                 overrides=overrides, notes=notes, init_asset_id=init_asset_id))

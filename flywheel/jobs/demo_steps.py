@@ -28,7 +28,7 @@ def train_through_the_queue(demo: Any) -> None:
     from flywheel.store.engine import session_scope
 
     with user_session() as (session, user):
-        job = submit(session, user, JobSubmit(template="ppo", project="look-at", experiment="ppo-on-the-track",
+        job = submit(session, user, JobSubmit(template="ppo", project="drive", experiment="ppo-on-the-track",
                                               overrides=DEMO_TRAINING, gpu_type="t4", spot=True,
                                               notes="the demo's training job"))
         job_id = job.id

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from pathlib import Path
 
@@ -46,29 +47,32 @@ def test_demo_builds_a_tree_with_a_fork_that_shares_bytes(workdir: Path) -> None
     assert not (workdir / "mine").exists()  # the user's own home is never touched
     assert os.environ["FLYWHEEL_HOME"] == str(workdir / "mine")  # and the environment is restored
     lines = out.splitlines()
-    assert any("baseline" in line and "3 iterations, 6 assets" in line for line in lines)
+    assert any("baseline" in line and "3 iterations, 15 assets" in line for line in lines)
     assert any(line.startswith("│   └── wider-net") for line in lines)
-    assert any("longer-training" in line and "⑂ forked from baseline @ #1" in line for line in lines)
+    best = next(line for line in lines if line.strip().startswith("best attempt: #")).split("#")[1][0]
+    assert any("longer-training" in line and f"⑂ forked from baseline @ #{best}" in line for line in lines)
     same = next(line for line in lines if "same sha256:" in line)
     digest = same.split("same sha256:")[1].strip()
     assert blob_files(home / "blobs")[digest] == 1
     assert "asset rows pointing at these bytes: 2; files on disk holding them: 1" in out
-    assert any(line.startswith("asset checkpoint.npy") for line in lines)
-    assert "FLYWHEEL_HOME=.flywheel-demo flywheel tree look-at" in out
+    assert any(line.startswith("asset model.zip") for line in lines)
+    assert "FLYWHEEL_HOME=.flywheel-demo flywheel tree drive" in out
     # every file in the blob store holds different bytes: nothing was copied
     assert set(blob_files(home / "blobs").values()) == {1}
 
 
-def test_demo_is_repeatable_and_its_next_steps_work(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    first = run_demo()
-    second = run_demo()
-    digest = next(line for line in first.splitlines() if "same sha256:" in line)
-    assert digest in second  # deterministic bytes, rebuilt from scratch
-    assert second.count("3 iterations, 6 assets") == 1
+def test_demo_is_repeatable(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from flywheel.demo import STEPS, create_demo_project
+    from flywheel.demo import run_demo as run_steps
+
+    first_steps = STEPS[: STEPS.index(create_demo_project) + 1]  # enough to show the home is rebuilt, not added to
+    first = run_steps(Path(".flywheel-demo"), steps=first_steps)
+    second = run_steps(Path(".flywheel-demo"), steps=first_steps)
+    assert first.ids["project"] != second.ids["project"]
     monkeypatch.setenv("FLYWHEEL_HOME", ".flywheel-demo")
     monkeypatch.delenv("FLYWHEEL_API_KEY")
-    tree = CliRunner().invoke(app, ["tree", "look-at"])
-    assert tree.exit_code == 0 and "⑂ forked from baseline @ #1" in tree.stdout
+    listed = CliRunner().invoke(app, ["project", "list", "--json"])
+    assert listed.exit_code == 0 and [p["id"] for p in json.loads(listed.stdout)] == [second.ids["project"]]
 
 
 def test_demo_refuses_to_wipe_a_folder_it_did_not_make(workdir: Path) -> None:
