@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, overload
 
 import numpy as np
 
@@ -83,6 +83,7 @@ class Controller:
             (the worst reward seen).
         n_candidates: random (Sobol) candidates scored per proposal.
         allow_repeats: propose a configuration that already ran (useful only with very noisy rewards).
+        adaptive_explore: raise κ while the search stalls (see ``kappa``).
 
     Raises:
         InvalidInput: a bad setting (names it and the allowed range).
@@ -93,7 +94,7 @@ class Controller:
                  log_path: str | Path | None = None, champion: ChampionKeeper | None = None,
                  patience: int | None = None, min_sigma: float | None = None,
                  batch: Literal["believer", "liar"] = "believer", n_candidates: int = 1024,
-                 allow_repeats: bool = False) -> None:
+                 allow_repeats: bool = False, adaptive_explore: bool = False) -> None:
         if not (isinstance(explore, int | float) and math.isfinite(explore) and explore >= 0):
             raise InvalidInput(f"must be a finite number >= 0, got {explore!r}", field="explore", allowed=">= 0")
         if n_startup < 1:
@@ -111,6 +112,7 @@ class Controller:
         self.batch = batch
         self.n_candidates = n_candidates
         self.allow_repeats = allow_repeats
+        self.adaptive_explore = adaptive_explore
         self.champion = champion or ChampionKeeper()
         self.results = ResultsFile(results) if results is not None else None
         default_log = Path(results).with_suffix(".log") if results is not None else None
@@ -158,6 +160,31 @@ class Controller:
         x = np.array([self.space.encode(p) for p, _ in pairs])
         return x, np.array([v for _, v in pairs], dtype=float)
 
+    def stall(self, y: np.ndarray) -> int:
+        """Observations since the best one last rose by more than 0.1% of the rewards' standard deviation."""
+        if len(y) < 2:
+            return 0
+        tol = 1e-4 * float(y.std())
+        best, last = -np.inf, 0
+        for i, v in enumerate(y):
+            if v > best + tol:
+                last = i
+            best = max(best, v)
+        return len(y) - 1 - last
+
+    def kappa(self, y: np.ndarray) -> float:
+        """The κ used now: ``explore``, or with ``adaptive_explore`` growing by a third of it per stalled trial
+        beyond four.
+
+        A GP that has become confident around a local optimum keeps proposing points next to it (measured:
+        Hartmann-6 stuck at regret 1.6 for 20 trials); raising κ while nothing improves sends it elsewhere,
+        and the first real improvement brings κ back. Off by default: on 4 seeds it helped Hartmann-6
+        (median regret 0.9 → 0.26) but cost Branin (1e-4 → 3e-4) and the six-hump camel (2e-5 → 3e-2).
+        """
+        if not self.adaptive_explore:
+            return self.explore
+        return self.explore * (1.0 + max(0, self.stall(y) - 4) / 3.0)
+
     # ---- ask ---------------------------------------------------------------------------------------
     def _fit(self, x: np.ndarray, y: np.ndarray) -> GPRegressor:
         n = len(x)
@@ -176,6 +203,15 @@ class Controller:
             if self.allow_repeats or self.space.key(self.space.decode(x)) not in taken:
                 return x
         return x  # a tiny space where everything has run: repeat
+
+    @overload
+    def ask(self) -> Trial: ...
+
+    @overload
+    def ask(self, n: Literal[1]) -> Trial: ...
+
+    @overload
+    def ask(self, n: int) -> Trial | list[Trial]: ...
 
     def ask(self, n: int = 1) -> Trial | list[Trial]:
         """Propose ``n`` distinct configurations (one ``Trial`` for ``n=1``, else a list).
@@ -206,7 +242,7 @@ class Controller:
                 yp = gp.predict(xp)[0] if self.batch == "believer" else np.full(len(xp), float(y.min()))
                 gp = GPRegressor().set_data(np.vstack([x, xp]), np.concatenate([y, yp]), self._hyper,
                                             keep_scaling=False)
-            prop = maximise_ucb(gp, self.space, kappa=self.explore, rng=self._rng, n_candidates=self.n_candidates)
+            prop = maximise_ucb(gp, self.space, kappa=self.kappa(y), rng=self._rng, n_candidates=self.n_candidates)
             if first:
                 self.last_proposal = prop
             xt = next((c for c in prop.ranked if self.space.key(self.space.decode(c)) not in taken), None)
@@ -230,8 +266,7 @@ class Controller:
         if trial.number not in self.pending:
             raise InvalidInput(f"trial {trial.number} is not pending (told twice, or never asked)", field="trial")
         del self.pending[trial.number]
-        fields.setdefault("elapsed_sec", time.monotonic() - trial.asked_at)
-        if fields["elapsed_sec"] is None:
+        if fields.get("elapsed_sec") is None:
             fields["elapsed_sec"] = time.monotonic() - trial.asked_at
         record = TrialRecord(trial=trial.number, params=trial.params, **fields)
         record.champion = self.champion.consider(record)
@@ -241,8 +276,8 @@ class Controller:
         self._seen.add(self.space.key(record.params))
         best = self.best
         status = (f"reward {record.mean_reward:.6g}" if record.ok else f"{record.run_status}: {record.reason}")
-        self._note(f"trial {record.trial} {status}{' — crowned champion' if record.champion else ''};"
-                   f" best {best.mean_reward:.6g} (trial {best.trial})" if best else
+        self._note(f"trial {record.trial} {status}; best {best.mean_reward:.6g} (trial {best.trial}); "
+                   f"{'crowned ' if record.champion else ''}{self.champion.summary()}" if best else
                    f"trial {record.trial} {status}; no successful trial yet")
         return record
 
@@ -298,7 +333,6 @@ class Controller:
         """
         while (reason := self.stop_reason(n_trials)) is None:
             trial = self.ask()
-            assert isinstance(trial, Trial)
             if (reason := self.stop_reason(n_trials)) is not None:
                 self.cancel(trial)
                 break

@@ -65,3 +65,16 @@ def test_mixed_space_returns_representable_points_and_top_five_sorted() -> None:
     assert best["n"] == 6 and best["net"] == "m" and abs(np.log10(best["lr"]) + 2.5) < 0.25
     assert len(p.top) == 5 and [c.ucb for c in p.top] == sorted((c.ucb for c in p.top), reverse=True)
     assert p.top[0].params == best
+
+
+def test_maximiser_matches_a_brute_force_grid_of_the_ucb_surface() -> None:
+    space = SearchSpace(params={"a": {"type": "float", "low": 0.0, "high": 1.0},
+                                "b": {"type": "float", "low": 0.0, "high": 1.0}})
+    rng = np.random.default_rng(5)
+    x = rng.random((12, 2))
+    gp = _gp(x, np.sin(6 * x[:, 0]) * np.cos(4 * x[:, 1]))
+    g = np.linspace(0, 1, 301)
+    grid = np.array(np.meshgrid(g, g)).reshape(2, -1).T
+    brute = ucb(gp, grid, 2.0)[0].max()
+    found = maximise_ucb(gp, space, kappa=2.0, rng=np.random.default_rng(0))
+    assert ucb(gp, found.x[None, :], 2.0)[0][0] >= brute - 1e-4

@@ -179,3 +179,13 @@ def test_ask_is_fast_with_sixty_observations(tmp_path) -> None:
         times.append(time.perf_counter() - t0)
         ctl.tell(t, float(np.sin(5 * t.x).sum()))
     assert min(times) < 0.25  # the benchmark checks the 50 ms budget; this guards against a 10x regression
+
+
+def test_adaptive_explore_raises_kappa_only_while_the_search_stalls() -> None:
+    fixed = Controller(space=SearchSpace(params=SPACE), explore=1.0)
+    adaptive = Controller(space=SearchSpace(params=SPACE), explore=1.0, adaptive_explore=True)
+    rising = np.arange(10.0)
+    stuck = np.array([0.0, 5.0, 1.0, 2.0, 1.0, 3.0, 2.0, 4.0, 1.0, 0.5])  # best (5.0) at index 1
+    assert adaptive.stall(rising) == 0 and adaptive.stall(stuck) == 8
+    assert adaptive.kappa(rising) == 1.0 and adaptive.kappa(stuck) == pytest.approx(1.0 + 4 / 3)
+    assert fixed.kappa(stuck) == 1.0

@@ -122,3 +122,14 @@ def test_out_of_space_values_are_refused(params, field) -> None:
     with pytest.raises(InvalidInput) as err:
         SearchSpace(params=ISSUE_SPACE).encode(params)
     assert err.value.field == field
+
+
+def test_python_declaration_with_pydantic_models() -> None:
+    from flywheel.autoresearch.space import CategoricalParam, FloatParam, IntParam
+
+    space = SearchSpace(params={"n_steer": IntParam(low=3, high=9),
+                                "learning_rate": FloatParam(low=1e-5, high=1e-1, log=True),
+                                "net": CategoricalParam(choices=["small", "large"])})
+    assert space.to_dict()["learning_rate"]["log"] is True
+    p = {"n_steer": 4, "learning_rate": 3e-4, "net": "large"}
+    assert space.decode(space.encode(p)) == p
