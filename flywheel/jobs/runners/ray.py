@@ -57,6 +57,13 @@ MAX_EXITS = 10_000
 _PR_SET_PDEATHSIG = 1
 
 
+def ray_module() -> Any:
+    """The `ray` package, imported on first use (it is heavy and only this runner needs it)."""
+    import ray
+
+    return ray
+
+
 def actor_name(job_id: str, attempt: int) -> str:
     """The Ray actor name of one attempt of a job.
 
@@ -189,6 +196,9 @@ class RayRunner(Runner):
 
         extra = {"FLYWHEEL_JOB_TOKEN": issue_for_job(job)}  # for API calls; the worker itself uses the DB
         gpus = 0 if job.gpu_type == "cpu" else 1
+        if gpus and address == "local" and ray_module().cluster_resources().get("GPU", 0) < gpus:
+            raise RuntimeError(f"the local Ray started here has no GPU for a {job.gpu_type} job; set "
+                               "FLYWHEEL_RAY_ADDRESS to a cluster with GPUs, or submit with --gpu cpu")
         actor = self._actor_cls.options(
             name=name, namespace=NAMESPACE, lifetime="detached", num_cpus=self.num_cpus, num_gpus=gpus,
         ).remote([sys.executable, "-m", "flywheel.jobs.worker", job.id, "--attempt", str(job.attempt)],
@@ -210,7 +220,7 @@ class RayRunner(Runner):
             return known
         actor = self._actor(handle)
         if actor is None:
-            return Exit(detail="the Ray actor running the job is gone")
+            return Exit(detail="the Ray actor running the job is gone (it died, or ended unread)")
         with self._lock:
             self._known.add(name)
         ref = actor.status.remote()

@@ -120,8 +120,8 @@ def task_spec(job: Any) -> dict[str, Any]:
         },
         "secrets": {name: None for name in SECRETS},
         "setup": "set -e\n"
-                 f"pip install --quiet torch=={torch_version()}{torch_index}  # first and pinned: nothing may "
-                 "pull another build\n"
+                 "# torch first, pinned, so no dependency can pull another build\n"
+                 f"pip install --quiet torch=={torch_version()}{torch_index}\n"
                  f"{install}\n",
         "run": f"{command}\n",
     }
@@ -137,7 +137,7 @@ def write_task(job: Any, directory: Path | None = None) -> tuple[Path, str]:
     text = f"# SkyPilot task for Flywheel job {job.id}, attempt {job.attempt}. Launch: sky launch -c " \
            f"{cluster_name(job.id, job.attempt)} <this file> -y --down " + \
            " ".join(f"--secret {s}" for s in SECRETS) + "\n" + \
-           yaml.safe_dump(task_spec(job), sort_keys=False, default_flow_style=False)
+           yaml.dump(task_spec(job), Dumper=_Dumper, sort_keys=False, default_flow_style=False)
     folder = directory or get_settings().home.absolute() / "skypilot"
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{cluster_name(job.id, job.attempt)}.yaml"
@@ -148,6 +148,17 @@ def write_task(job: Any, directory: Path | None = None) -> tuple[Path, str]:
         os.fsync(handle.fileno())
     tmp.replace(path)
     return path, text
+
+
+class _Dumper(yaml.SafeDumper):
+    """Multi-line strings (setup, run) as literal `|` blocks, as people write SkyPilot YAML."""
+
+
+def _string(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="|" if "\n" in value else None)
+
+
+_Dumper.add_representer(str, _string)
 
 
 class SkyPilotRunner(Runner):
@@ -174,8 +185,7 @@ class SkyPilotRunner(Runner):
         if self.dry_run:
             return
         if self.sky is None:
-            raise InvalidInput("the SkyPilot CLI `sky` is not installed here", field="runner",
-                               allowed=["local", "ray", "skypilot"], hint=INSTALL_HINT)
+            raise InvalidInput("the SkyPilot CLI `sky` is not installed here", field="runner", hint=INSTALL_HINT)
         settings = get_settings()
         if settings.resolved_database_url().startswith("sqlite"):
             raise InvalidInput("a cloud worker cannot reach this SQLite database", field="runner",
