@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -120,6 +121,7 @@ class Controller:
         self.records: list[TrialRecord] = self.results.load() if self.results else []
         self.prior, skipped = load_prior(prior, space)
         self.pending: dict[int, Trial] = {}
+        self._lock = threading.RLock()  # workers may tell from their own threads
         self.last_proposal: Proposal | None = None
         self._hyper: Hyper | None = None
         self._n_full_fit = 0
@@ -223,7 +225,7 @@ class Controller:
             raise InvalidInput(f"must be >= 1, got {n}", field="n", allowed=">= 1")
         from flywheel.autoresearch._blas import single_threaded_blas
 
-        with single_threaded_blas():
+        with self._lock, single_threaded_blas():
             trials = [self._ask_one_batch_member(i == 0) for i in range(n)]
         return trials[0] if n == 1 else trials
 
@@ -263,6 +265,10 @@ class Controller:
 
     # ---- tell --------------------------------------------------------------------------------------
     def _finish(self, trial: Trial, **fields: Any) -> TrialRecord:
+        with self._lock:
+            return self._finish_locked(trial, **fields)
+
+    def _finish_locked(self, trial: Trial, **fields: Any) -> TrialRecord:
         if trial.number not in self.pending:
             raise InvalidInput(f"trial {trial.number} is not pending (told twice, or never asked)", field="trial")
         del self.pending[trial.number]
@@ -306,7 +312,8 @@ class Controller:
 
     def cancel(self, trial: Trial) -> None:
         """Forget a pending trial that will not run (nothing is recorded)."""
-        self.pending.pop(trial.number, None)
+        with self._lock:
+            self.pending.pop(trial.number, None)
 
     # ---- stopping and the loop ---------------------------------------------------------------------
     def stop_reason(self, n_trials: int | None = None) -> str | None:

@@ -137,3 +137,16 @@ def test_kill_9_mid_sweep_then_resume(tmp_path) -> None:
     ctl.run(lambda p: float(p["n"]), n_trials=len(done) + 5)
     after = ResultsFile(path).load()
     assert [r.trial for r in after] == list(range(1, len(done) + 6))
+
+
+def test_parallel_workers_telling_from_threads_lose_nothing(tmp_path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    path = tmp_path / "results.jsonl"
+    space = SearchSpace(params={"n": {"type": "int", "low": 1, "high": 1000}})
+    ctl = Controller(space=space, seed=0, results=path, n_startup=1000)
+    trials = ctl.ask(n=40)
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda t: ctl.tell(t, float(t.params["n"])), trials))
+    rows = [json.loads(x) for x in path.read_text().splitlines()]
+    assert sorted(r["trial"] for r in rows) == list(range(1, 41)) and ctl.pending == {}
