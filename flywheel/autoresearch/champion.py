@@ -119,6 +119,13 @@ class ChampionKeeper:
         self._crown(record, confirmed)
         return True
 
+    def adopt(self, record: TrialRecord) -> None:
+        """Take a crowned record from the results file as the champion (memory only, no re-evaluation)."""
+        reward = record.champion_reward if record.champion_reward is not None else record.mean_reward
+        self.champion = Champion(trial=record.trial, params=record.params, reward=float(reward or 0.0),
+                                 mean_reward=float(record.mean_reward or 0.0), timestamp=record.timestamp,
+                                 model_path=record.model_path)
+
     def _crown(self, record: TrialRecord, reward: float) -> None:
         champ = Champion(trial=record.trial, params=record.params, reward=reward,
                          mean_reward=float(record.mean_reward or 0.0), timestamp=now_iso(),

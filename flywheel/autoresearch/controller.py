@@ -119,6 +119,12 @@ class Controller:
         default_log = Path(results).with_suffix(".log") if results is not None else None
         self.log = TrialLog(log_path or default_log) if (log_path or default_log) else None
         self.records: list[TrialRecord] = self.results.load() if self.results else []
+        for r in self.records:
+            try:
+                space.validate(r.params)
+            except InvalidInput as exc:
+                raise InvalidInput(f"trial {r.trial} does not fit the search space ({exc.message}); "
+                                   "start a new results file for a new space", field=str(results)) from None
         self.prior, skipped = load_prior(prior, space)
         self.pending: dict[int, Trial] = {}
         self._lock = threading.RLock()  # workers may tell from their own threads
@@ -130,10 +136,9 @@ class Controller:
         self._next = max((r.trial for r in self.records), default=0) + 1
         self._rng = np.random.default_rng([seed, len(self.records)])
         self._gp = GPRegressor(seed=int(self._rng.integers(2**31)))
-        if self.champion.champion is None:
-            for r in self.records:
-                if r.champion:
-                    self.champion.consider(r.model_copy(update={"model_path": None}))
+        crowned = [r for r in self.records if r.champion]
+        if self.champion.champion is None and crowned:  # no manifest on disk: the results file says who won
+            self.champion.adopt(crowned[-1])
         self._note(f"search loaded: {len(self.records)} earlier trials, {len(self.prior)} prior results"
                    f" ({skipped} prior lines skipped), next trial {self._next}")
 
@@ -276,6 +281,8 @@ class Controller:
             fields["elapsed_sec"] = time.monotonic() - trial.asked_at
         record = TrialRecord(trial=trial.number, params=trial.params, **fields)
         record.champion = self.champion.consider(record)
+        if record.champion and self.champion.champion is not None:
+            record.champion_reward = self.champion.champion.reward
         if self.results is not None:
             self.results.append(record)
         self.records.append(record)

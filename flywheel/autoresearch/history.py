@@ -59,6 +59,7 @@ class TrialRecord(BaseModel):
     elapsed_sec: float = Field(0.0, ge=0.0, description="Wall time from ask to tell.")
     run_status: str = Field("ok", description="ok, failed or timeout (or another failure word).")
     reason: str | None = Field(None, description="Why a trial failed.")
+    champion_reward: float | None = Field(None, description="The re-evaluated reward it was crowned with.")
 
     @property
     def ok(self) -> bool:

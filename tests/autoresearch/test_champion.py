@@ -78,3 +78,32 @@ def test_controller_passes_outcomes_and_restores_the_champion_after_restart(tmp_
     best = ctl.best
     again = Controller(space=space, seed=0, results=tmp_path / "r.jsonl", champion=ChampionKeeper(root=tmp_path))
     assert again.champion.champion.trial == best.trial
+
+
+def test_memory_only_keeper_is_restored_from_the_results_without_reevaluating(tmp_path) -> None:
+    space = SearchSpace(params={"n": {"type": "int", "low": 1, "high": 9}})
+    calls = []
+
+    def reevaluate(r: TrialRecord) -> float:
+        calls.append(r.trial)
+        return r.mean_reward - 1.0
+
+    ctl = Controller(space=space, seed=0, results=tmp_path / "r.jsonl", champion=ChampionKeeper(reevaluate=reevaluate))
+    ctl.run(lambda p: float(p["n"]), n_trials=4)
+    n_calls, champ = len(calls), ctl.champion.champion
+    again = Controller(space=space, seed=0, results=tmp_path / "r.jsonl",
+                       champion=ChampionKeeper(reevaluate=reevaluate))
+    assert len(calls) == n_calls
+    assert again.champion.champion.trial == champ.trial and again.champion.champion.reward == champ.reward
+
+
+def test_a_results_file_from_another_space_is_refused(tmp_path) -> None:
+    import pytest
+
+    from flywheel.errors import InvalidInput
+
+    Controller(space=SearchSpace(params={"n": {"type": "int", "low": 1, "high": 9}}), seed=0,
+               results=tmp_path / "r.jsonl").run(lambda p: 1.0, n_trials=2)
+    with pytest.raises(InvalidInput, match="does not fit the search space"):
+        Controller(space=SearchSpace(params={"lr": {"type": "float", "low": 0.1, "high": 1.0}}),
+                   results=tmp_path / "r.jsonl")
