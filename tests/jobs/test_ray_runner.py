@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -110,7 +112,7 @@ def test_cancel_kills_a_ray_job_and_its_actor(ray_jobs: Any, session: Session, u
         cancel_job(session, user, job_id)
         session.commit()
         wait_for(lambda: _gone(running.pid), 10)
-        assert not _actor_exists(ray_jobs, running.handle["ray_actor"])
+        wait_for(lambda: not _actor_exists(ray_jobs, running.handle["ray_actor"]), 10)  # ray.kill is asynchronous
     job = job_state(job_id)
     assert (job.status, job.reason) == ("cancelled", "cancelled by user") and job.log_asset_id
 
@@ -141,3 +143,11 @@ def test_a_new_runner_finds_the_job_from_its_json_handle(ray_jobs: Any, session:
         job = _ended(job_id, 30)
     assert (job.status, job.reason) == ("failed", "preempted")
     assert isinstance(get_runner("ray"), RayRunner)
+
+
+def test_a_process_without_ray_does_not_start_one_to_poll_or_kill_a_local_rays_job(flywheel_home: Path) -> None:
+    code = ("import ray; from flywheel.jobs.runners.ray import RayRunner; r = RayRunner(); "
+            "h = {'ray_actor': 'flywheel-job-job_x-0', 'namespace': 'flywheel', 'address': 'local'}; "
+            "r.kill(h); r.release(h); print(r.poll(h), ray.is_initialized())")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.stdout.split() == ["None", "False"], done.stderr  # the API cancelling: heartbeats tell the worker

@@ -23,6 +23,12 @@ for silence. After its process exits, the actor keeps the exit status until the 
 (`reap`, every scheduler tick) or `linger_s` pass, then ends itself, so a finished job holds no
 cluster resources.
 
+A local Ray lives and dies with the scheduler that started it (and its jobs with it: a restarted
+scheduler starts a new Ray, finds the old actors gone and fails their jobs). Other processes (the API
+serving a cancel) never start a Ray to look for a job: on a local Ray they cannot reach it, and the
+worker learns of the cancel at its next heartbeat. Use `FLYWHEEL_RAY_ADDRESS` for jobs that must
+outlive the scheduler.
+
 Example:
     >>> RayRunner().name
     'ray'
@@ -156,15 +162,20 @@ class RayRunner(Runner):
         self._actor_cls: Any = None
         self._known: set[str] = set()
         self._exits: dict[str, Exit] = {}
+        self._serving = False  # set by the first `reap`: this process is a scheduler of Ray jobs
         self._lock = threading.Lock()
 
     # --- the cluster ----------------------------------------------------------------------------------
 
-    def connect(self) -> str:
-        """Connect to the cluster (once per process); its address, or `local` for a Ray started here."""
+    def connect(self, address: str | None = None) -> str:
+        """Connect to the cluster (once per process); its address, or `local` for a Ray started here.
+
+        Args:
+            address: the cluster (default `FLYWHEEL_RAY_ADDRESS`; without either, start a local Ray).
+        """
         import ray
 
-        address = get_settings().ray_address
+        address = address or get_settings().ray_address
         with self._lock:
             if not ray.is_initialized():
                 if address:
@@ -177,11 +188,28 @@ class RayRunner(Runner):
                 self._actor_cls = ray.remote(max_restarts=0, max_task_retries=0)(JobProcess)
         return address or "local"
 
+    def _reachable(self, handle: Handle) -> bool:
+        """Whether this process can reach the handle's cluster (connecting to it if the handle names one).
+
+        A local Ray lives inside the scheduler that started it: another process (the API serving a
+        cancel) cannot reach its actors, and must not start a Ray of its own to look for them; the
+        worker learns of the cancel at its next heartbeat instead. A scheduler (it calls `reap`) may.
+        """
+        if ray_module().is_initialized():
+            return True
+        if self._serving:
+            self.connect()  # the scheduler of this runner: its local Ray (a new one after a restart)
+            return True
+        address = handle.get("address")
+        if address and address != "local":
+            self.connect(address)
+            return True
+        return False
+
     def _actor(self, handle: Handle) -> Any:
-        """The job's actor, or None if it no longer exists."""
+        """The job's actor, or None if it no longer exists (the cluster must be reachable)."""
         import ray
 
-        self.connect()
         try:
             return ray.get_actor(handle["ray_actor"], namespace=handle.get("namespace", NAMESPACE))
         except ValueError:
@@ -218,6 +246,8 @@ class RayRunner(Runner):
             known = self._exits.pop(name, None)
         if known is not None:
             return known
+        if not self._reachable(handle):
+            return None  # another process's local Ray: heartbeats decide
         actor = self._actor(handle)
         if actor is None:
             return Exit(detail="the Ray actor running the job is gone (it died, or ended unread)")
@@ -237,7 +267,7 @@ class RayRunner(Runner):
         import ray
         from ray.exceptions import GetTimeoutError, RayActorError
 
-        if not handle.get("ray_actor"):
+        if not handle.get("ray_actor") or not self._reachable(handle):
             return
         actor = self._actor(handle)
         if actor is None:
@@ -250,7 +280,7 @@ class RayRunner(Runner):
     def release(self, handle: Handle) -> None:
         import ray
 
-        if not handle.get("ray_actor"):
+        if not handle.get("ray_actor") or not self._reachable(handle):
             return
         actor = self._actor(handle)
         if actor is not None:
@@ -263,6 +293,7 @@ class RayRunner(Runner):
         import ray
         from ray.exceptions import RayActorError
 
+        self._serving = True
         with self._lock:
             names = list(self._known)
         if not names:
