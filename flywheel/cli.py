@@ -25,11 +25,13 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from typer.core import TyperGroup
 
+from flywheel.autoresearch.commands import autoresearch as autoresearch_command
 from flywheel.datasets import commands as dataset
 from flywheel.errors import Conflict, FlywheelError, IntegrityError, InvalidInput, NotFound, Unauthorized
 from flywheel.jobs import commands as job_commands
 from flywheel.platform.commands import asset, experiment, iteration, project, user
 from flywheel.platform.commands._identity import FIX as IDENTITY_FIX
+from flywheel.platform.commands.alias import alias as project_alias
 from flywheel.platform.commands.lineage import lineage
 from flywheel.platform.commands.tree import tree
 from flywheel.safety import commands as safety_commands
@@ -153,6 +155,7 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 app.add_typer(user.app, name="user")
+project.app.command("alias")(project_alias)
 app.add_typer(project.app, name="project")
 app.add_typer(experiment.app, name="experiment")
 app.add_typer(iteration.app, name="iteration")
@@ -166,6 +169,7 @@ app.command("eval")(training_commands.evaluate_model)
 app.command("verify")(verify_commands.verify_command)
 app.add_typer(job_commands.app, name="job")
 app.command("worker")(job_commands.worker)
+app.command("autoresearch")(autoresearch_command)
 app.add_typer(safety_commands.app, name="estop")
 
 

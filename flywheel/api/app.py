@@ -19,12 +19,13 @@ import flywheel
 from flywheel.api.errors import ERROR_RESPONSES, install_error_handlers
 from flywheel.datasets import routes as datasets
 from flywheel.jobs import routes as jobs
-from flywheel.platform.routes import assets, experiments, iterations, lineage, projects, templates, users
+from flywheel.platform.routes import aliases, assets, experiments, iterations, lineage, projects, templates, users
 from flywheel.safety import routes as emergency_stop
 
 API_PREFIX = "/api/v1"
 
-ROUTERS = (users, projects, experiments, iterations, assets, templates, lineage, datasets, emergency_stop, jobs)
+ROUTERS = (users, projects, aliases, experiments, iterations, assets, templates, lineage, datasets, emergency_stop,
+           jobs)
 """The resource modules; each exposes a `router`."""
 
 
