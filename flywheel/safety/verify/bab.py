@@ -43,6 +43,8 @@ class BabResult:
         boxes: boxes bounded.
         seconds: wall time.
         found_by: ``attack`` or ``branch-and-bound`` (which found the counterexample).
+        method: what proved it (``crown``, ``alpha-crown``, ``branch-and-bound`` (input splitting),
+            ``relu-branch-and-bound``), or what ran (unknown).
     """
 
     status: str
@@ -54,6 +56,7 @@ class BabResult:
     boxes: int = 0
     seconds: float = 0.0
     found_by: str = "attack"
+    method: str = "branch-and-bound"
 
 
 def attack(query: Query, *, seed: int = 0, samples: int = 2048, steps: int = 60,
@@ -92,6 +95,33 @@ def attack(query: Query, *, seed: int = 0, samples: int = 2048, steps: int = 60,
     return best_v, best_x
 
 
+def polish(query: Query, x: np.ndarray, *, rounds: int = 30) -> tuple[float, np.ndarray]:
+    """Coordinate ascent from ``x``: move one input at a time by ± (box width · 2^-k), keep the best.
+
+    For a solver's point that sits on the limit (``value = 0``), where gradient signs jump out of narrow
+    regions. Returns the best value of ``c·f(x) + d`` found and its input.
+    """
+    lo, hi = query.lo, query.hi
+    n = lo.size
+    steps = (hi - lo)[None, :] * np.exp2(-np.arange(1, 16))[:, None]  # (15, n)
+    best_x = np.clip(np.asarray(x, np.float64), lo, hi)
+    best_v = float(query.value(best_x[None])[0])
+    for _ in range(rounds):
+        if best_v > 0:
+            break
+        moves = np.zeros((2 * steps.shape[0] * n, n))
+        for j in range(n):
+            block = slice(2 * steps.shape[0] * j, 2 * steps.shape[0] * (j + 1))
+            moves[block, j] = np.concatenate([steps[:, j], -steps[:, j]])
+        candidates = np.clip(best_x[None] + moves, lo, hi)
+        values = query.value(candidates)
+        top = int(np.argmax(values))
+        if values[top] <= best_v:
+            break
+        best_v, best_x = float(values[top]), candidates[top]
+    return best_v, best_x
+
+
 def branch_and_bound(query: Query, *, time_limit: float, batch: int = 256, max_boxes: int = 200_000,
                      seed: int = 0) -> BabResult:
     """Prove ``query`` by input splitting, or find a violation, within ``time_limit`` seconds.
@@ -112,7 +142,7 @@ def branch_and_bound(query: Query, *, time_limit: float, batch: int = 256, max_b
     first = crown(tn, lo, hi, spec, offset)
     bound = float(first.upper[0, 0])
     if bound <= 0:
-        return BabResult("proved", bound, -np.inf, boxes=1, seconds=time.perf_counter() - start)
+        return BabResult("proved", bound, -np.inf, boxes=1, seconds=time.perf_counter() - start, method="crown")
     vertex = _worst_vertex(first.coef[:, 0], lo, hi).numpy()
     best_v, best_x = attack(query, seed=seed, starts=vertex, tn=tn)
     if best_v > 0:

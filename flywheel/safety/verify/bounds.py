@@ -119,6 +119,22 @@ def _tanh_relaxation(lo: torch.Tensor, hi: torch.Tensor) -> tuple[torch.Tensor, 
     return a_l, b_l - eps, a_u, b_u + eps
 
 
+def apply_splits(z_lo: torch.Tensor, z_hi: torch.Tensor, sign: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Clamp the pre-activation bounds of the first ``sign.shape[1]`` units to their split side.
+
+    ``sign`` is ``(B, n)``: ``+1`` means the unit's pre-activation is ≥ 0 on the subdomain, ``-1`` ≤ 0.
+    An empty interval (a contradictory split) collapses to ``hi`` and stays sound: it bounds no input.
+    """
+    n = sign.shape[1]
+    if not n:
+        return z_lo, z_hi
+    z_lo, z_hi = z_lo.clone(), z_hi.clone()
+    zero = torch.zeros((), dtype=z_lo.dtype)
+    z_lo[:, :n] = torch.where(sign > 0, torch.maximum(z_lo[:, :n], zero), z_lo[:, :n])
+    z_hi[:, :n] = torch.where(sign < 0, torch.minimum(z_hi[:, :n], zero), z_hi[:, :n])
+    return z_lo, z_hi
+
+
 def _widen_up(x: torch.Tensor) -> torch.Tensor:
     return x + SLACK * (1.0 + x.abs())
 
@@ -153,7 +169,8 @@ def _box_max(lam: torch.Tensor, const: torch.Tensor, lo: torch.Tensor, hi: torch
 
 def crown(net: Network | TorchNet, lo: torch.Tensor, hi: torch.Tensor, spec: torch.Tensor,
           offset: torch.Tensor | None = None, *,
-          parent: list[tuple[torch.Tensor, torch.Tensor]] | None = None) -> Bounds:
+          parent: list[tuple[torch.Tensor, torch.Tensor]] | None = None,
+          splits: list[torch.Tensor] | None = None) -> Bounds:
     """Sound upper bounds of ``spec @ f(x) + offset`` over each box ``[lo[b], hi[b]]``.
 
     Args:
@@ -163,6 +180,9 @@ def crown(net: Network | TorchNet, lo: torch.Tensor, hi: torch.Tensor, spec: tor
         spec: ``(K, n_out)`` rows ``c_k``.
         offset: ``(K,)`` constants ``d_k`` (default 0).
         parent: pre-activation bounds of boxes containing these boxes (same batch order), intersected in.
+        splits: per activation layer, ``(B, count)`` ReLU split constraints of each box's subdomain: ``+1``
+            (pre-activation ≥ 0), ``-1`` (≤ 0) or ``0`` (free). The bounds then hold for the inputs of the
+            box that satisfy them (ReLU-splitting branch and bound).
 
     Returns:
         :class:`Bounds`.
@@ -183,6 +203,8 @@ def crown(net: Network | TorchNet, lo: torch.Tensor, hi: torch.Tensor, spec: tor
         if parent is not None:
             z_lo = torch.maximum(z_lo, parent[k][0])
             z_hi = torch.minimum(z_hi, parent[k][1])
+        if splits is not None:
+            z_lo, z_hi = apply_splits(z_lo, z_hi, splits[k])
         if k > 0:
             n = act.count
             unstable = ((z_lo[:, :n] < 0) & (z_hi[:, :n] > 0)) if act.kind == "relu" else (

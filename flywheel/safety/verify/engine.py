@@ -3,8 +3,11 @@
 For each query, within ``time_limit_per_query`` seconds:
 
 1. one CROWN bound pass over the whole box (proved if the bound is ≤ 0);
-2. a counterexample search and input-splitting branch and bound (:mod:`~flywheel.safety.verify.bab`),
-   for at most ``bab_share`` of the limit;
+2. a counterexample search and branch and bound, for at most ``bab_share`` of the limit (:func:`search`):
+   input splitting (:mod:`~flywheel.safety.verify.bab`) when the input has at most
+   ``INPUT_SPLIT_MAX_DIM`` dimensions (each split halves a box side, so few dimensions converge fast: the
+   horizon and robustness properties), else α-CROWN and ReLU splitting
+   (:mod:`~flywheel.safety.verify.relu_bab`);
 3. Marabou on what is left: each open box if there are few, else the whole box, with the remaining time.
 
 A candidate counterexample (from the attack or Marabou) is replayed through onnxruntime
@@ -23,6 +26,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -32,7 +36,12 @@ from flywheel.safety.verify.network import load_network
 from flywheel.safety.verify.query import Query
 from flywheel.safety.verify.spec import Property, Spec, queries
 
+if TYPE_CHECKING:
+    from flywheel.safety.verify.bab import BabResult
+
 MAX_MARABOU_BOXES = 4
+#: Input splitting for inputs up to this width; ReLU splitting above.
+INPUT_SPLIT_MAX_DIM = 4
 
 Progress = Callable[[str], None]
 
@@ -77,10 +86,19 @@ def verify(model_path: Path, spec: Spec, *, time_limit_per_query: float = 60.0, 
     return certificates
 
 
+def search(query: Query, *, time_limit: float, seed: int = 0) -> BabResult:
+    """Branch and bound for ``query``: input splitting on narrow inputs, α-CROWN + ReLU splitting otherwise."""
+    from flywheel.safety.verify.bab import branch_and_bound
+    from flywheel.safety.verify.relu_bab import relu_branch_and_bound
+
+    if query.network.in_dim <= INPUT_SPLIT_MAX_DIM:
+        return branch_and_bound(query, time_limit=time_limit, seed=seed)
+    return relu_branch_and_bound(query, time_limit=time_limit, seed=seed)
+
+
 def verify_query(query: Query, prop: Property, policy: object, *, time_limit: float, bab_share: float = 0.5,
                  use_marabou: bool = True, seed: int = 0) -> QueryRecord:
     """Settle one query (see the module docstring); never runs much past ``time_limit``."""
-    from flywheel.safety.verify.bab import branch_and_bound
     from flywheel.safety.verify.replay import replay
 
     start = time.perf_counter()
@@ -100,15 +118,15 @@ def verify_query(query: Query, prop: Property, policy: object, *, time_limit: fl
         return None
 
     budget = time_limit * (bab_share if use_marabou else 1.0)
-    found = branch_and_bound(query, time_limit=budget, seed=seed)
+    found = search(query, time_limit=budget, seed=seed)
     if found.status == "proved":
-        return record("proved", "crown" if found.boxes == 1 else "branch-and-bound", bound=found.bound)
+        return record("proved", found.method, bound=found.bound)
     if found.status == "violated":
         refuted = check(found.counterexample, found.found_by)  # type: ignore[arg-type]
         if refuted:
             return refuted
     if not use_marabou:
-        return record("unknown", "branch-and-bound", bound=found.bound, note=f"time limit {time_limit:g}s")
+        return record("unknown", found.method, bound=found.bound, note=f"time limit {time_limit:g}s")
     from flywheel.safety.verify.marabou import solve
 
     boxes = list(zip(found.open_lo, found.open_hi, strict=True))
@@ -126,7 +144,15 @@ def verify_query(query: Query, prop: Property, policy: object, *, time_limit: fl
             refuted = check(answer.counterexample, "marabou")  # type: ignore[arg-type]
             if refuted:
                 return refuted
+            # Marabou's violation is ``≥ 0``: it often answers a point on the limit itself; climb from it
+            from flywheel.safety.verify.bab import polish
+
+            value, polished = polish(sub, answer.counterexample)  # type: ignore[arg-type]
+            if value > 0:
+                refuted = check(polished, "marabou+polish")
+                if refuted:
+                    return refuted
             return record("unknown", "marabou", bound=found.bound, note="marabou's counterexample is spurious")
         if answer.status == "unknown":
             return record("unknown", "marabou", bound=found.bound, note=answer.reason)
-    return record("proved", "marabou" if whole else "branch-and-bound+marabou")
+    return record("proved", "marabou" if whole else f"{found.method}+marabou")
