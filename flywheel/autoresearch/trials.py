@@ -188,10 +188,20 @@ class JobTrials(TrialRunner):
         self._thread.start()
 
     def close(self) -> None:
+        """Stop the scheduler thread and reap the worker processes it started (no zombies left behind)."""
+        from flywheel.jobs.runners import get_runner
+
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=60)
             self._thread = None
+        runner = get_runner(self.runner)
+        children = getattr(runner, "children", None)
+        if children is None:
+            return
+        deadline = time.monotonic() + 30  # every job has ended; its worker is only exiting
+        for pid in children():
+            runner.wait({"pid": pid}, timeout=max(0.1, deadline - time.monotonic()))  # type: ignore[attr-defined]
 
     # ---- trials -------------------------------------------------------------------------------------
     def overrides(self, params: dict[str, Any]) -> dict[str, Any]:
