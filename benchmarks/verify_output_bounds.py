@@ -64,7 +64,8 @@ def main() -> None:
         eye = torch.cat([torch.eye(4), -torch.eye(4)]).double()
         plain = crown(net, -torch.ones(1, 16), torch.ones(1, 16), eye).upper[0].numpy()
         print(f"\n{width} units: max |action| on {args.samples} samples M = {top:.4f}; plain CROWN bound "
-              f"{plain.max():.3f} = {plain.max() / top:.1f}× M")
+              f"{plain.max():.3f} = {plain.max() / top:.1f}× M (bound_propagation's CROWN: "
+              f"{_reference_crown(width):.3f})")
         for factor in FACTORS:
             limit = factor * top
             spec = parse_spec({"properties": [{"name": "bounds", "kind": "output_bounds",
@@ -108,6 +109,18 @@ def main() -> None:
     ratio = totals["ours"] / max(totals["marabou"], 1)
     print(f"ratio (ours proved / Marabou-alone proved, same queries): {totals['ours']}/{totals['marabou']} = "
           f"{ratio:.2f}; ours / plain CROWN proved: {totals['ours']}/{totals['crown']}")
+
+
+def _reference_crown(width: int) -> float:
+    """The largest |action| bound of ``bound_propagation``'s CROWN on the same network (a cross-check)."""
+    from bound_propagation import BoundModelFactory, HyperRectangle
+
+    from flywheel.safety.verify.examples import random_mlp
+
+    model = BoundModelFactory().build(random_mlp([16, width, width, width, 4], seed=0).double())
+    box = HyperRectangle(-torch.ones(1, 16, dtype=torch.float64), torch.ones(1, 16, dtype=torch.float64))
+    out = model.crown(box).concretize()
+    return float(torch.maximum(out.upper.detach(), -out.lower.detach()).max())
 
 
 def _summary(verdicts: list[str]) -> str:

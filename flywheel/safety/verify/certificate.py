@@ -37,7 +37,8 @@ class QueryRecord(BaseModel):
     Attributes:
         name: e.g. ``action[0] <= 0.5``.
         result: ``proved``, ``refuted`` or ``unknown``.
-        method: what settled it (``crown``, ``branch-and-bound``, ``marabou``, ``attack``), or what ran out.
+        method: what settled it (``crown``, ``alpha-crown``, ``branch-and-bound`` (input splitting),
+            ``relu-branch-and-bound``, ``marabou``, ``attack``, ``marabou+polish``), or what ran out.
         bound: the sound upper bound of ``c·f(x) + d`` (≤ 0 proves it), when bounds were computed.
         counterexample: the replayed violation (input, measured value, limit, detail), when refuted.
         spurious: counterexamples a solver gave that did not reproduce in onnxruntime.
