@@ -28,6 +28,7 @@ from typing import Any
 from rich.console import Console
 from rich.text import Text
 
+from flywheel.autoresearch.demo_steps import AUTORESEARCH_STEPS
 from flywheel.blobs import get_blob_store
 from flywheel.cli_output import console as stdout_console
 from flywheel.datasets.demo_steps import DATASET_STEPS
@@ -219,6 +220,7 @@ STEPS: list[Step] = [
     show_lineage,
     *DATASET_STEPS,
     *JOB_STEPS,
+    *AUTORESEARCH_STEPS,
     what_next,
 ]
 
