@@ -134,8 +134,8 @@ def mc_returns(rewards: np.ndarray, *, gamma: float, terminated: bool) -> np.nda
     for a policy holding a steady state.
 
     Example:
-        >>> mc_returns(np.array([0.0, 1.0]), gamma=0.9, terminated=True).round(3).tolist()
-        [0.9, 1.0]
+        >>> mc_returns(np.array([0.0, 1.0]), gamma=0.5, terminated=True).tolist()
+        [0.5, 1.0]
         >>> float(mc_returns(np.ones(20), gamma=0.9, terminated=False)[0])  # 1 / (1 - 0.9)
         10.0
     """
