@@ -56,7 +56,7 @@ OPERATIONS = {
 def test_openapi_documents_every_operation_with_bearer_auth(client: TestClient) -> None:
     schema = client.get("/api/v1/openapi.json").json()
     operations = {(method, path) for path, ops in schema["paths"].items() for method in ops}
-    assert operations == OPERATIONS
+    assert operations >= OPERATIONS, f"undocumented: {sorted(OPERATIONS - operations)}"
     assert schema["components"]["securitySchemes"]["APIKey"] == {
         "type": "http",
         "scheme": "bearer",
