@@ -16,19 +16,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
+from flywheel.durable import fsync_dir
 from flywheel.errors import IntegrityError, InvalidInput, NotFound
 
 CHUNK = 1 << 20
 _HASH = re.compile(r"^[0-9a-f]{64}$")
-
-
-def fsync_dir(path: Path) -> None:
-    """Make a rename inside `path` durable."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class BlobStore:

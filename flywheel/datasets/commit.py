@@ -32,7 +32,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from flywheel.datasets.durable import append_bytes, fsync_dir, temp_path
 from flywheel.datasets.format import (
     DEFAULT_FEATURES,
     PENDING_PATH,
@@ -45,6 +44,7 @@ from flywheel.datasets.format import (
     wal_file,
 )
 from flywheel.datasets.records import EpisodeRecord, encode_events, read_events, record_fields, record_from_event
+from flywheel.durable import append_bytes, fsync_dir, temp_path
 
 _QUEUE_LIMIT = 64
 

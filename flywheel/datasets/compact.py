@@ -25,7 +25,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from flywheel.datasets.commit import recover
-from flywheel.datasets.durable import fsync_dir, locked, write_atomic
 from flywheel.datasets.format import (
     EDIT_LOCK,
     SIDECAR_PATH,
@@ -51,6 +50,7 @@ from flywheel.datasets.records import (
     schema_header,
 )
 from flywheel.datasets.stats import compute_episode_stats, load_episode_stats
+from flywheel.durable import fsync_dir, locked, write_atomic
 
 _BUILD_MARK = ".compact-"
 

@@ -11,9 +11,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from flywheel.datasets.durable import locked
 from flywheel.datasets.format import EDIT_LOCK, WRITE_LOCK, load_info, user_features, video_keys
 from flywheel.datasets.records import EpisodeRecord, append_events, load_records, now
+from flywheel.durable import locked
 from flywheel.errors import Conflict, InvalidInput, NotFound
 
 #: How long an edit waits for a live writer to commit an episode it has just saved.

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from flywheel.datasets.durable import write_atomic
+from flywheel.durable import write_atomic
 
 
 def anonymiser(salt: str | bytes | None = None) -> Callable[[str], str]:

@@ -29,7 +29,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from flywheel.datasets.durable import fsync_dir
 from flywheel.datasets.episode import EpisodeArrays
 from flywheel.datasets.format import (
     CHUNKS_SIZE,
@@ -41,6 +40,7 @@ from flywheel.datasets.format import (
 from flywheel.datasets.reader import DatasetReader
 from flywheel.datasets.video import decode_video
 from flywheel.datasets.writer import create_dataset
+from flywheel.durable import fsync_dir
 from flywheel.errors import Conflict, IntegrityError, InvalidInput, NotFound
 
 #: Codebase versions ``import_lerobot`` reads (same episode-file layout).

@@ -16,7 +16,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from flywheel.datasets.durable import append_bytes, replace_unsynced, write_atomic
 from flywheel.datasets.format import (
     EPISODES_PATH,
     EPISODES_STATS_PATH,
@@ -27,6 +26,7 @@ from flywheel.datasets.format import (
 )
 from flywheel.datasets.records import EpisodeRecord
 from flywheel.datasets.stats import load_episode_stats
+from flywheel.durable import append_bytes, replace_unsynced, write_atomic
 
 #: While recording, info.json totals are rewritten at most this often (and when the writer closes).
 INFO_INTERVAL_S = 1.0

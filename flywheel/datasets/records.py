@@ -24,8 +24,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from flywheel.datasets.durable import append_bytes
 from flywheel.datasets.format import SIDECAR_PATH, DatasetCorruptError
+from flywheel.durable import append_bytes
 
 #: An episode whose sampling skew exceeds this is flagged in its record.
 SKEW_LIMIT_MS = 5.0

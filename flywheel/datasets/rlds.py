@@ -21,7 +21,6 @@ from typing import Any
 
 import numpy as np
 
-from flywheel.datasets.durable import commit_temp, temp_path
 from flywheel.datasets.episode import EpisodeArrays
 from flywheel.datasets.export_manifest import ExportManifest, file_entry, manifest_path
 from flywheel.datasets.rlds_export_plan import episode_metadata, export_features, header_of, operator_of, plan_export
@@ -37,6 +36,7 @@ from flywheel.datasets.rlds_steps import (
     run_import,
     step_field,
 )
+from flywheel.durable import commit_temp, temp_path
 from flywheel.errors import InvalidInput, NotFound
 
 

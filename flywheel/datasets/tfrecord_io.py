@@ -33,7 +33,6 @@ import numpy as np
 from tfrecord import example_pb2
 from tfrecord.writer import TFRecordWriter
 
-from flywheel.datasets.durable import commit_temp, temp_path
 from flywheel.datasets.episode import EpisodeArrays
 from flywheel.datasets.export_manifest import ExportManifest, file_entry, manifest_path
 from flywheel.datasets.rlds_export_plan import episode_metadata, export_features, header_of, operator_of, plan_export
@@ -50,6 +49,7 @@ from flywheel.datasets.rlds_steps import (
     run_import,
     step_field,
 )
+from flywheel.durable import commit_temp, temp_path
 from flywheel.errors import InvalidInput, NotFound
 
 HEADER_KEY = "flywheel/header"

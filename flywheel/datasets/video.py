@@ -15,13 +15,13 @@ Every file is written crash-safe: encode into a temporary file in the target fol
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Literal
 
 import av
 import numpy as np
 
+from flywheel.durable import commit_temp, temp_path
 from flywheel.errors import IntegrityError, InvalidInput, NotFound
 
 #: The codec and pixel format used for dataset storage.
@@ -55,25 +55,6 @@ def _check_fps(fps: int) -> int:
     return int(fps)
 
 
-def _tmp_path(path: Path) -> Path:
-    return path.with_name(f".{path.name}.tmp-{os.getpid()}")
-
-
-def _commit(tmp: Path, path: Path) -> None:
-    """fsync ``tmp``, rename it onto ``path`` and fsync the folder."""
-    fd = os.open(tmp, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-
-
 def _write(
     path: Path,
     fmt: str,
@@ -88,7 +69,7 @@ def _write(
     """Encode ``frames`` into ``path`` crash-safe."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp_path(path)
+    tmp = temp_path(path)
     try:
         with av.open(str(tmp), mode="w", format=fmt) as container:
             stream = container.add_stream(codec, rate=fps)
@@ -99,7 +80,7 @@ def _write(
                     container.mux(packet)
             for packet in stream.encode():
                 container.mux(packet)
-        _commit(tmp, path)
+        commit_temp(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
 

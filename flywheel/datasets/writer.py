@@ -24,7 +24,6 @@ from typing import Any
 import numpy as np
 
 from flywheel.datasets.commit import Committer, clear_pending, recover, write_wal
-from flywheel.datasets.durable import TEMP_MARK, FolderLock, append_bytes, fsync_dir, locked, write_atomic
 from flywheel.datasets.episode import EpisodeArrays
 from flywheel.datasets.format import (
     DEFAULT_FPS,
@@ -62,6 +61,7 @@ from flywheel.datasets.records import (
     truncate_torn_tail,
 )
 from flywheel.datasets.stats import compute_episode_stats, frame_column_stats
+from flywheel.durable import TEMP_MARK, FolderLock, append_bytes, fsync_dir, locked, write_atomic
 from flywheel.errors import Conflict, InvalidInput, NotFound
 
 _RECORD_FIELDS = set(EpisodeRecord.__dataclass_fields__)

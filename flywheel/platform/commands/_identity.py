@@ -15,7 +15,7 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
-from flywheel.blobs import fsync_dir
+from flywheel.durable import fsync_dir
 from flywheel.errors import Unauthorized
 from flywheel.platform.models import User
 from flywheel.platform.users import authenticate

@@ -10,7 +10,6 @@ Example:
 
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -62,16 +61,6 @@ def code_version() -> str:
             return version("flywheel")
         except PackageNotFoundError:
             return "unknown"
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file, fsync and rename."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("wb") as out:
-        out.write(data)
-        out.flush()
-        os.fsync(out.fileno())
-    tmp.replace(path)
 
 
 def wrapper_kwargs(config: TemplateConfig) -> dict[str, Any]:

@@ -40,12 +40,13 @@ import torch
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import KVWriter, Logger, TensorBoardOutputFormat
 
+from flywheel.durable import write_atomic
 from flywheel.errors import InvalidInput
 from flywheel.training.base import EvalSummary, RunContext, RunResult, TemplateConfig
 from flywheel.training.envs import make_env
 from flywheel.training.evaluation import evaluate, evaluate_env, generalisation_gap
 from flywheel.training.onnx_export import export_onnx, onnx_policy
-from flywheel.training.templates.common import safety_config, write_atomic
+from flywheel.training.templates.common import safety_config
 
 STOP_POLL_SECONDS = 0.5
 #: SB3 logger prefix -> Flywheel metric namespace.

@@ -1,8 +1,8 @@
-"""Crash-safe file primitives: temp file + fsync + rename, fsynced appends, folder locks.
+"""Crash-safe file primitives for every part of Flywheel: temp file + fsync + rename, fsynced appends, locks.
 
-Temporary files are named ``.<name>.tmp-<pid>`` next to their target (the convention of ``video.py``
-too), so an interrupted write never leaves a file under a name a reader looks at, and
-the next writer can find the leftovers (``writer.uncommitted_files``).
+Temporary files are named ``.<name>.tmp-<pid>`` next to their target, so an interrupted write never leaves a
+file under a name a reader looks at, and the next writer can find the leftovers
+(``flywheel.datasets.writer.uncommitted_files``).
 """
 
 from __future__ import annotations
