@@ -49,6 +49,7 @@ from flywheel.platform.schemas import (
 )
 from flywheel.platform.users import create_user
 from flywheel.store.engine import dispose_engines, session_scope
+from flywheel.training.demo_steps import TRAINING_STEPS
 
 DEFAULT_HOME = Path(".flywheel-demo")
 MARKER = ".flywheel-demo"  # a home holding this file was made by the demo and may be wiped
@@ -219,6 +220,7 @@ STEPS: list[Step] = [
     prove_sharing,
     show_lineage,
     *DATASET_STEPS,
+    *TRAINING_STEPS,
     *JOB_STEPS,
     *AUTORESEARCH_STEPS,
     what_next,
