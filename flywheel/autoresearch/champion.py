@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -27,6 +25,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from flywheel.autoresearch.history import TrialRecord, now_iso
+from flywheel.durable import copy_atomic, write_atomic
 
 CHAMPION_DIR = Path("models") / "champion"
 MANIFEST = "manifest.json"
@@ -51,22 +50,6 @@ def _sha256(path: Path) -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
-
-
-def _atomic_write(path: Path, data: bytes | None = None, *, source: Path | None = None) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    if source is not None:
-        shutil.copyfile(source, tmp)
-    else:
-        tmp.write_bytes(data or b"")
-    with tmp.open("rb+") as fh:
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class ChampionKeeper:
@@ -136,10 +119,10 @@ class ChampionKeeper:
             src = Path(record.model_path) if record.model_path else None
             if src is not None and src.is_file():
                 dest = folder / "model.zip"
-                _atomic_write(dest, source=src)
+                copy_atomic(src, dest)
                 champ.champion_path = str(dest)
                 champ.sha256 = _sha256(dest)
-            _atomic_write(folder / MANIFEST, (champ.model_dump_json(indent=2) + "\n").encode())
+            write_atomic(folder / MANIFEST, (champ.model_dump_json(indent=2) + "\n").encode())
         self.champion = champ
 
     def summary(self) -> str:

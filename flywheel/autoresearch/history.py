@@ -27,6 +27,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from flywheel.autoresearch.space import SearchSpace
+from flywheel.durable import fsync_dir
 from flywheel.errors import InvalidInput
 
 #: ``run_status`` values. Only ``ok`` records carry a reward the GP learns from.
@@ -65,17 +66,6 @@ class TrialRecord(BaseModel):
     def ok(self) -> bool:
         """Whether the trial produced a finite reward."""
         return self.run_status == "ok" and self.mean_reward is not None and math.isfinite(self.mean_reward)
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:  # pragma: no cover - platforms without directory fds
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class ResultsFile:
@@ -129,7 +119,7 @@ class ResultsFile:
             fh.flush()
             os.fsync(fh.fileno())
         if new:
-            _fsync_dir(self.path.parent)
+            fsync_dir(self.path.parent)
         return record
 
 

@@ -15,7 +15,6 @@ Example:
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from sqlalchemy import select
 
 from flywheel.autoresearch.history import TrialRecord
 from flywheel.autoresearch.models import AutoresearchRun, AutoresearchTrial
+from flywheel.durable import write_atomic
 from flywheel.platform import access
 from flywheel.platform.models import User
 from flywheel.store.base import new_id, utcnow
@@ -153,11 +153,5 @@ class RunMirror:
                                    .order_by(AutoresearchTrial.id)).all()
         lines = [json.dumps({"params": params, "mean_reward": reward}) for params, reward in rows
                  if reward is not None]
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-        with tmp.open("w") as fh:
-            fh.write("".join(line + "\n" for line in lines))
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        write_atomic(path, "".join(line + "\n" for line in lines).encode())
         return len(lines)
