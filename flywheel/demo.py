@@ -48,6 +48,7 @@ from flywheel.platform.schemas import (
     UserCreate,
 )
 from flywheel.platform.users import create_user
+from flywheel.safety.verify.demo_steps import VERIFY_STEPS
 from flywheel.store.engine import dispose_engines, session_scope
 from flywheel.training.demo_steps import TRAINING_STEPS
 
@@ -223,6 +224,7 @@ STEPS: list[Step] = [
     *TRAINING_STEPS,
     *JOB_STEPS,
     *AUTORESEARCH_STEPS,
+    *VERIFY_STEPS,
     what_next,
 ]
 
