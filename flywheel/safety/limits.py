@@ -251,6 +251,9 @@ class SafetyLayer:
         self.scale = np.array([d.scale for d in self.dimensions], dtype=np.float64)
         self.offset = np.array([d.offset for d in self.dimensions], dtype=np.float64)
         self.tol = np.array([_tol(d) for d in self.dimensions], dtype=np.float64)
+        # The per-step check in plain floats: numpy on a handful of values costs more than the task's own step.
+        self._bounds = list(zip((self.low - self.tol).tolist(), (self.high + self.tol).tolist(),
+                                (self.rate + self.tol).tolist(), strict=True))
         self.rest = np.clip([d.rest for d in self.dimensions], self.low, self.high)
         self.enforce = self.config.mode == "enforce"
         self.stats = SafetyStats()
@@ -294,7 +297,17 @@ class SafetyLayer:
             >>> [v.to_dict() for v in layer.validate([0.8])]
             [{'dimension': 'throttle', 'kind': 'range', 'value': 0.8, 'limit': [0.0, 0.5], 'unit': ''}]
         """
-        phys = self.to_physical(action)
+        return self._violations(self.to_physical(action))
+
+    def _violations(self, phys: np.ndarray) -> list[Violation]:
+        """The limits the physical action ``phys`` breaks (see :meth:`validate`)."""
+        # Fast path: every value inside its range and rate (NaN fails every comparison and falls through).
+        for value, previous, (low, high, rate) in zip(phys.tolist(), self.previous.tolist(), self._bounds,
+                                                      strict=True):
+            if not (low <= value <= high and -rate <= value - previous <= rate):
+                break
+        else:
+            return []
         if np.isfinite(phys).all():
             outside = (phys < self.low - self.tol) | (phys > self.high + self.tol)
             change = np.abs(phys - self.previous)
@@ -337,14 +350,19 @@ class SafetyLayer:
 
         In ``monitor`` mode the action goes out unchanged; violations are still counted and recorded.
         """
-        violations = self.validate(action)
         phys = self.to_physical(action)
+        violations = self._violations(phys)
         if self.enforce or violations:
             safe_phys = self._clip_physical(phys)
             out = self.to_action(safe_phys) if self.enforce else np.asarray(action, dtype=np.float32).reshape(-1)
         else:
             safe_phys, out = phys, np.asarray(action, dtype=np.float32).reshape(-1)
-        self.previous = safe_phys if self.enforce else np.where(np.isfinite(phys), phys, self.previous)
+        if self.enforce:
+            self.previous = safe_phys
+        elif violations:
+            self.previous = np.where(np.isfinite(phys), phys, self.previous)
+        else:
+            self.previous = phys  # finite: it passed every check
         self.stats.actions += 1
         if violations:
             self.stats.violating_actions += 1
