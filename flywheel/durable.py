@@ -38,13 +38,18 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def commit_temp(tmp: Path, path: Path) -> None:
-    """fsync ``tmp``, rename it onto ``path`` and fsync the folder."""
-    fd = os.open(tmp, os.O_RDONLY)
+def fsync_file(path: Path) -> None:
+    """fsync one file's data."""
+    fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def commit_temp(tmp: Path, path: Path) -> None:
+    """fsync ``tmp``, rename it onto ``path`` and fsync the folder."""
+    fsync_file(tmp)
     os.replace(tmp, path)
     fsync_dir(path.parent)
 

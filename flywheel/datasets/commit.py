@@ -44,18 +44,9 @@ from flywheel.datasets.format import (
     wal_file,
 )
 from flywheel.datasets.records import EpisodeRecord, encode_events, read_events, record_fields, record_from_event
-from flywheel.durable import append_bytes, fsync_dir, temp_path
+from flywheel.durable import append_bytes, fsync_dir, fsync_file, temp_path
 
 _QUEUE_LIMIT = 64
-
-
-def fsync_file(path: Path) -> None:
-    """fsync one file's data."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 # -- raw columns of saved episodes -------------------------------------------------------------------

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import shutil
 import tarfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -40,6 +39,7 @@ from pydantic import Field
 from flywheel.api.deps import CurrentUser, SessionDep
 from flywheel.api.errors import ErrorBody
 from flywheel.api.params import INDEX_MAX, DatasetIdent, ident_query
+from flywheel.api.streaming import body_chunks
 from flywheel.datasets import catalog
 from flywheel.datasets.format import INFO_PATH
 from flywheel.datasets.schemas import (
@@ -313,7 +313,7 @@ async def _with_body(request: Request, fmt: str, run: Any) -> Any:
         try:
             raw = scratch / "body"
             with raw.open("wb") as out:
-                for chunk in _body_chunks(request):
+                for chunk in body_chunks(request):
                     out.write(chunk)
             return run(_unpack(raw, fmt, scratch))
         finally:
@@ -347,17 +347,3 @@ def _unpack(raw: Path, fmt: str, scratch: Path) -> Path:
         ".mcap" if head.startswith(b"\x89MCAP") else ".db3")
     return raw.rename(raw.with_suffix(suffix))
 
-
-def _body_chunks(request: Request) -> Iterator[bytes]:
-    """The request body as a blocking iterator, for a worker thread; the event loop reads the socket."""
-    stream = request.stream()
-
-    async def next_chunk() -> bytes | None:
-        try:
-            return await anext(stream)
-        except StopAsyncIteration:
-            return None
-
-    while (chunk := anyio.from_thread.run(next_chunk)) is not None:
-        if chunk:
-            yield chunk

@@ -29,6 +29,7 @@ from fastapi.responses import StreamingResponse
 from flywheel.api.deps import CurrentUser, SessionDep
 from flywheel.api.errors import ErrorBody, UnsupportedMediaType
 from flywheel.api.params import IDENT_MAX, IDENT_PATTERN, AssetId, ident_query
+from flywheel.api.streaming import body_chunks
 from flywheel.blobs import CHUNK, get_blob_store
 from flywheel.platform import access, assets
 from flywheel.platform.schemas import AssetCreate, AssetPublic, TagModel
@@ -61,7 +62,7 @@ async def upload_asset(
         )
 
     def store() -> AssetPublic:  # blocking (file and database I/O): runs in a worker thread
-        return AssetPublic.model_validate(assets.upload_asset(session, user, meta, _body_chunks(request)))
+        return AssetPublic.model_validate(assets.upload_asset(session, user, meta, body_chunks(request)))
 
     return await anyio.to_thread.run_sync(store)
 
@@ -124,20 +125,6 @@ def delete_asset(session: SessionDep, user: CurrentUser, asset_id: AssetId) -> N
     """Delete an asset; its blob goes too once no other asset references it."""
     assets.delete_asset(session, user, asset_id)
 
-
-def _body_chunks(request: Request) -> Iterator[bytes]:
-    """The request body as a blocking iterator, for a worker thread; the event loop reads the socket."""
-    stream = request.stream()
-
-    async def next_chunk() -> bytes | None:
-        try:
-            return await anext(stream)
-        except StopAsyncIteration:
-            return None
-
-    while (chunk := anyio.from_thread.run(next_chunk)) is not None:
-        if chunk:
-            yield chunk
 
 
 def _file_chunks(handle: BinaryIO) -> Iterator[bytes]:
