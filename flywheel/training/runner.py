@@ -237,9 +237,9 @@ def _check_dataset_spaces(config: TemplateConfig, datasets: list[Dataset]) -> No
 
 
 def _env_wrappers(config: TemplateConfig) -> dict[str, Any]:
-    """The env wrappers a config asks for (discretised actions for DQN), as make_env keyword arguments."""
-    n_steer, n_throttle = getattr(config, "n_steer", None), getattr(config, "n_throttle", None)
-    return {"discretize": (n_steer, n_throttle)} if n_steer and n_throttle else {}
+    """The action wrapper a config's datasets are recorded under: DQN's discretisation, or BC's `discretize`."""
+    discretize = getattr(config, "discretize", None)
+    return {"discretize": tuple(discretize)} if discretize else {}
 
 
 def _find_experiment(session: Session, project_id: str, ident: str) -> Experiment | None:
@@ -263,14 +263,13 @@ def _tar_gz(folder: Path) -> bytes:
 
 
 def _fps(env_id: str) -> int:
+    """The task's control rate, from its class metadata (no env is built for it)."""
     import gymnasium as gym
+    from gymnasium.envs.registration import load_env_creator
 
-    entry = gym.spec(env_id)
-    env = entry.make()
-    try:
-        return int(env.metadata.get("render_fps") or 50)
-    finally:
-        env.close()
+    entry_point = gym.spec(env_id).entry_point
+    creator = load_env_creator(entry_point) if isinstance(entry_point, str) else entry_point
+    return int(getattr(creator, "metadata", {}).get("render_fps") or 50)
 
 
 def _robot(config: TemplateConfig) -> str:

@@ -124,3 +124,21 @@ def test_failed_run_marks_the_iteration_failed(session: Session, user: User, pro
                                           overrides=TINY_PPO), report=explode)
     it = session.scalars(select(Iteration)).one()
     assert it.status == "failed" and "GPU on fire" in it.notes and calls["n"] == 1
+
+
+def test_discrete_demonstrations_fit_a_bc_config_that_discretizes(session: Session, user: User, project: str) -> None:
+    from flywheel.datasets import catalog
+    from flywheel.training.demos import record_demos
+    from flywheel.training.runner import prepare
+
+    dataset_id, root = catalog.new_dataset_folder()
+    record_demos(root, "flywheel/Track-v0", {"max_steps": 20}, episodes=1, discretize=(5, 3))
+    catalog.register_folder(session, user, dataset_id=dataset_id, root=root, name="discrete-demos")
+    session.commit()
+    prepared = prepare(session, user, TrainRequest(template="bc", project=project, experiment="bc-discrete",
+                                                   overrides={"discretize": [5, 3]}, dataset_ids=[dataset_id]))
+    assert [d.id for d in prepared.datasets] == [dataset_id]
+    with pytest.raises(InvalidInput, match="action") as caught:
+        prepare(session, user, TrainRequest(template="bc", project=project, experiment="bc-box",
+                                            dataset_ids=[dataset_id]))
+    assert caught.value.field == "datasets.action"
