@@ -13,7 +13,8 @@
   figure the templates log as ``safety/violation_rate``; the plan's bar is < 1 %.
 
 :func:`make_env(..., safety=…) <flywheel.training.envs.make_env>` puts the wrapper under ``DiscretizeAction``, so
-it always sees continuous actions; :func:`vec_safety_stats` sums the counters of a vec env's copies.
+it always sees continuous actions. A vec env that only counts (``monitor`` mode, no penalty) needs no wrapper in
+every copy: :mod:`flywheel.safety.counting` counts a whole batch of steps at once, to the same figures.
 
 Example:
     >>> import gymnasium as gym, flywheel.envs
@@ -124,28 +125,3 @@ def find_safety_wrapper(env: gym.Env) -> SafetyWrapper | None:
         layer = layer.env
     return None
 
-
-def vec_safety_stats(venv: Any) -> SafetyStats | None:
-    """The summed counters of every copy in a Stable-Baselines3 vec env, or ``None`` without safety wrappers.
-
-    Example:
-        >>> from flywheel.training.envs import make_vec_env
-        >>> venv = make_vec_env("flywheel/Track-v0", n_envs=2, safety={"mode": "monitor"})
-        >>> vec_safety_stats(venv).actions
-        0
-    """
-    envs = getattr(venv, "envs", None)
-    if envs is None:
-        return None
-    total = SafetyStats()
-    found = False
-    for env in envs:
-        wrapper = find_safety_wrapper(env)
-        if wrapper is None:
-            continue
-        found = True
-        stats = wrapper.safety_stats
-        total.actions += stats.actions
-        total.violating_actions += stats.violating_actions
-        total.violations.update(stats.violations)
-    return total if found else None

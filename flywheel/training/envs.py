@@ -6,7 +6,8 @@ starts (:class:`~flywheel.errors.InvalidInput` naming the field and the allowed 
 
 - :func:`make_env` builds one seeded env with the optional Flywheel wrappers, in a fixed order:
   ``DomainRandomization`` → ``Curriculum`` → ``SpeedReward`` → ``SafetyWrapper`` → ``DiscretizeAction``.
-- :func:`make_vec_env` builds a seeded Stable-Baselines3 ``DummyVecEnv`` of those (each with a ``Monitor``).
+- :func:`make_vec_env` builds a seeded Stable-Baselines3 ``DummyVecEnv`` of those (each with a ``Monitor``);
+  a safety layer that only counts is counted for the whole vec env at once.
 - :func:`expert_for` returns the scripted expert of any Flywheel task behind one protocol,
   :class:`Expert`: ``expert(obs) -> action`` in the *wrapped* env's action space (a discrete index after
   ``DiscretizeAction``). It reads the simulator's state, so it labels whatever state the env is in: DAgger
@@ -149,7 +150,10 @@ def make_vec_env(env_id: str, env_kwargs: dict[str, Any] | None = None, *, n_env
                  **wrapper_kwargs: Any) -> Any:
     """A Stable-Baselines3 ``DummyVecEnv`` of ``n_envs`` :func:`make_env` envs, each in a ``Monitor``.
 
-    Env ``i`` is seeded with ``seed + i``. ``wrapper_kwargs`` are :func:`make_env`'s wrapper arguments.
+    Env ``i`` is seeded with ``seed + i``. ``wrapper_kwargs`` are :func:`make_env`'s wrapper arguments. A
+    ``safety`` config that only counts (``mode="monitor"``, ``penalty_weight=0``) is counted for the whole vec
+    env in batches (:class:`~flywheel.safety.counting.VecSafetyCounter`) instead of by a ``SafetyWrapper`` in
+    every copy: same figures, a fraction of the cost.
 
     Example:
         >>> venv = make_vec_env("flywheel/Track-v0", n_envs=2, seed=0)
@@ -159,15 +163,45 @@ def make_vec_env(env_id: str, env_kwargs: dict[str, Any] | None = None, *, n_env
     from stable_baselines3.common.monitor import Monitor
     from stable_baselines3.common.vec_env import DummyVecEnv
 
-    make_env(env_id, env_kwargs, **wrapper_kwargs).close()  # refuse bad input before building n copies
+    from flywheel.safety.config import parse_safety_config
+
+    safety = wrapper_kwargs.pop("safety", None)
+    safety = None if safety is None else parse_safety_config(safety)
+    count_only = (safety is not None and safety.mode == "monitor" and safety.penalty_weight == 0
+                  and not wrapper_kwargs.get("wrappers"))  # extra wrappers may change the actions on the way
+    per_copy = None if count_only else safety
 
     def factory(i: int) -> Callable[[], gym.Env]:
-        return lambda: Monitor(make_env(env_id, env_kwargs, **wrapper_kwargs))
+        return lambda: Monitor(make_env(env_id, env_kwargs, safety=per_copy, **wrapper_kwargs))
 
-    venv = DummyVecEnv([factory(i) for i in range(n_envs)])
+    venv = DummyVecEnv([factory(i) for i in range(n_envs)])  # bad input is refused by the first copy
     venv.seed(seed)
     venv.action_space.seed(seed)
-    return venv
+    if not count_only:
+        return venv
+    try:
+        return _count_safety(venv, safety)
+    except InvalidInput:  # the safety config does not fit the task
+        venv.close()
+        raise
+
+
+def _count_safety(venv: Any, config: Any) -> Any:
+    """``venv`` under a :class:`~flywheel.safety.counting.VecSafetyCounter` on its copies' continuous actions.
+
+    Left as it is when those actions are not a flat ``Box`` (counting never refuses a task; see ``wrap_safety``).
+    """
+    from flywheel.safety.counting import VecSafetyCounter
+    from flywheel.safety.limits import SafetyLayer
+
+    env = venv.envs[0]
+    discretize = _find_wrapper(env, DiscretizeAction)
+    continuous = env if discretize is None else discretize.env
+    box = continuous.action_space
+    if not (isinstance(box, spaces.Box) and len(box.shape) == 1):
+        return venv
+    return VecSafetyCounter(venv, SafetyLayer.from_env(continuous, config),
+                            table=None if discretize is None else discretize.table)
 
 
 # ---------------------------------------------------------------------------------------------- experts
@@ -214,10 +248,16 @@ class _ScriptedExpert:
 
 def _discrete_table(env: gym.Env) -> np.ndarray | None:
     """The decode table of the outermost ``DiscretizeAction`` (``None`` if the env is not discretised)."""
+    discretize = _find_wrapper(env, DiscretizeAction)
+    return None if discretize is None else discretize.table
+
+
+def _find_wrapper(env: gym.Env, kind: type[gym.Wrapper]) -> Any:
+    """The outermost wrapper of type ``kind`` in ``env``'s chain, or ``None``."""
     layer: Any = env
     while isinstance(layer, gym.Wrapper):
-        if isinstance(layer, DiscretizeAction):
-            return layer.table
+        if isinstance(layer, kind):
+            return layer
         layer = layer.env
     return None
 

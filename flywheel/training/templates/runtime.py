@@ -116,8 +116,8 @@ class RunCallback(BaseCallback):
 
     def _on_step(self) -> bool:
         dones = self.locals.get("dones")
-        if dones is not None:
-            self.episodes += int(np.sum(dones))
+        if dones is not None and dones.any():  # off-policy algorithms dump their logs right after an episode
+            self.episodes += int(dones.sum())
             self.logger.record("rollout/episodes", self.episodes)
         if self._next_eval and self.num_timesteps >= self._next_eval:
             self._next_eval += self.config.eval_every
@@ -138,6 +138,9 @@ class RunCallback(BaseCallback):
         summary = evaluate_env(self.model, self._eval_env, episodes=min(config.eval_episodes, 5),
                                seed=config.seed + 1_000_000, record=False)
         self.ctx.log_metrics(self.num_timesteps, {**eval_metrics(summary), "charts/episodes": float(self.episodes)})
+
+    def _on_rollout_end(self) -> None:
+        self.logger.record("rollout/episodes", self.episodes)  # on-policy algorithms dump after each rollout
 
     def _on_training_end(self) -> None:
         self.logger.dump(step=self.num_timesteps)  # the last update's losses (PPO dumps before training)
@@ -168,7 +171,7 @@ def safety_metrics(model: Any) -> dict[str, float]:
 
     Empty when the training env has no safety layer (see :func:`~flywheel.training.templates.common.safety_config`).
     """
-    from flywheel.safety.wrapper import vec_safety_stats
+    from flywheel.safety.counting import vec_safety_stats
 
     stats = vec_safety_stats(model.get_env()) if hasattr(model, "get_env") else None
     if stats is None:
