@@ -22,10 +22,12 @@ demo: venv
 	$(BIN)/flywheel demo
 
 lint: venv
-	$(BIN)/ruff check flywheel tests benchmarks
+	$(BIN)/ruff check flywheel tests benchmarks scripts
 
+# LeRobot's own code gets a venv of its own for the interop test (see scripts/lerobot-venv.sh).
 # PostgreSQL is started for the storage tests and stopped afterwards, pass or fail.
 test: venv lint
+	@bash scripts/lerobot-venv.sh
 	@bash scripts/postgres.sh start
 	@set -a; source .pg.env; set +a; \
 	  $(BIN)/pytest; status=$$?; \
@@ -33,4 +35,4 @@ test: venv lint
 
 clean:
 	bash scripts/postgres.sh stop || true
-	rm -rf $(VENV) .pgdata .pg.env .flywheel .flywheel-demo
+	rm -rf $(VENV) .venv-lerobot .pgdata .pg.env .flywheel .flywheel-demo

@@ -1,0 +1,1 @@
+"""Nothing: torchvision.io's readers are not available in ``.venv-lerobot``."""

@@ -1,0 +1,1 @@
+"""Empty: no image functions in ``.venv-lerobot``."""
