@@ -1,29 +1,29 @@
 """Saving vs committing an episode: process-crash safety at once, power-loss durability in the background.
 
-``save_episode`` returns once the episode's columns are written raw to ``meta/pending/episode_N.bin``
-(one ``writev``, its mp4 files complete too) and its record is appended to the *pending* journal
-(``meta/flywheel_pending.jsonl``). Nothing is fsynced yet, but the operating system keeps every
-completed write when the process is killed, so from that moment a ``kill -9`` loses nothing.
+``save_episode`` encodes the episode's parquet file in memory and returns once those bytes and its
+record are appended to the pending log (``pending.py``; its mp4 files are complete by then too).
+Nothing is fsynced yet, but the operating system keeps every completed write when the process is
+killed, so from that moment a ``kill -9`` loses nothing. Saving creates no file per episode: the
+recording loop pays for one append to an open file.
 
-A committer thread then makes each episode durable, in order: encode its parquet file to a temporary
-name, fsync, rename, fsync the folder, and only then append its record to the sidecar log (fsynced), the
-commit point; LeRobot's meta files follow and the raw file is deleted. So the sidecar never names a
-file that is not on disk, even after a power loss, and the parquet encoding and fsyncs run beside the
-recording loop instead of inside it. Episodes are committed in batches when saving outpaces the disk.
+A committer thread then makes the saved episodes durable, in order and in batches: write each one's
+parquet file (temporary name, fsync, rename), fsync their folders, and only then append their records to
+the sidecar log (fsynced), the commit point; LeRobot's meta files follow. So the sidecar never names a
+file that is not on disk, even after a power loss, and the file creation and the waits on the disk run
+beside the recording loop (they release the GIL).
 
 After a crash, ``recover`` (run by every writer open, by compaction, and by edits when no writer is
-alive) commits the pending episodes whose data is complete and drops the rest; ``visible_records``
-shows readers the same episodes without writing anything.
+alive) commits the pending episodes whose data is whole and drops the rest; ``pending_tail`` shows
+readers the same episodes without writing anything.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import queue
-import shutil
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,60 +41,17 @@ from flywheel.datasets.format import (
     data_file,
     to_arrow,
     video_file,
-    wal_file,
 )
+from flywheel.datasets.pending import Entry, read_entries, read_payload
 from flywheel.datasets.records import EpisodeRecord, encode_events, read_events, record_fields, record_from_event
 from flywheel.durable import append_bytes, fsync_dir, fsync_file, temp_path
 
-_QUEUE_LIMIT = 64
-
-
-# -- raw columns of saved episodes -------------------------------------------------------------------
-
-
-def write_wal(path: Path, columns: dict[str, np.ndarray]) -> None:
-    """Write columns raw: a JSON header line (key, dtype, shape per column), then their bytes."""
-    arrays = [np.ascontiguousarray(v) for v in columns.values()]
-    header = json.dumps({"columns": [[k, a.dtype.str, list(a.shape)] for k, a in zip(columns, arrays,
-                                                                                    strict=True)]})
-    parts: list[Any] = [header.encode() + b"\n", *(memoryview(a).cast("B") for a in arrays)]
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    try:
-        total = sum(len(p) for p in parts)
-        done = os.writev(fd, parts)
-        if done != total:  # a short write: finish byte by byte (never happens on local disks)
-            rest = memoryview(b"".join(bytes(p) for p in parts))[done:]
-            while rest:
-                rest = rest[os.write(fd, rest):]
-    finally:
-        os.close(fd)
-
-
-def _wal_layout(path: Path) -> tuple[int, list[tuple[str, np.dtype, tuple[int, ...]]]] | None:
-    try:
-        with open(path, "rb") as f:
-            line = f.readline(1 << 20)
-            size = os.fstat(f.fileno()).st_size
-        cols = [(k, np.dtype(dt), tuple(shape)) for k, dt, shape in json.loads(line)["columns"]]
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    expected = len(line) + sum(dt.itemsize * int(np.prod(shape)) for _, dt, shape in cols)
-    return (len(line), cols) if size == expected else None
-
-
-def read_wal(path: Path) -> dict[str, np.ndarray] | None:
-    """The columns of a raw file, or None if it is missing or incomplete."""
-    layout = _wal_layout(path)
-    if layout is None:
-        return None
-    offset, cols = layout
-    data = path.read_bytes()
-    out = {}
-    for key, dtype, shape in cols:
-        n = dtype.itemsize * int(np.prod(shape))
-        out[key] = np.frombuffer(data, dtype=dtype, count=int(np.prod(shape)), offset=offset).reshape(shape)
-        offset += n
-    return out
+#: Saved episodes waiting for the committer before ``save_episode`` waits too.
+_QUEUE_LIMIT = 256
+#: How long a batch gathers episodes after its first one.
+GATHER_S = 0.05
+#: How many files of a batch are fsynced at a time.
+FSYNC_PARALLEL = 8
 
 
 # -- parquet -----------------------------------------------------------------------------------------
@@ -108,101 +65,134 @@ def episode_table(columns: dict[str, np.ndarray], features: dict[str, dict[str, 
     return pa.Table.from_arrays([to_arrow(columns[f.name], specs[f.name]) for f in schema], schema=schema)
 
 
-def write_parquet_durably(path: Path, table: pa.Table) -> None:
-    """Encode to a temporary file, fsync, rename (the folder is fsynced by the caller)."""
-    tmp = temp_path(path)
-    try:
-        with open(tmp, "wb") as f:
-            pq.write_table(table, f, use_dictionary=False, write_statistics=False)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+def encode_parquet(table: pa.Table) -> pa.Buffer:
+    """The bytes of the parquet file of ``table``, encoded in memory."""
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, use_dictionary=False, write_statistics=False)
+    return sink.getvalue()
 
 
-def parquet_complete(path: Path, num_rows: int) -> bool:
-    """Whether a parquet file is there, whole (footer readable) and of the expected length."""
+def parquet_rows(source: Path | bytes) -> int | None:
+    """The row count of a whole parquet file (a path or its bytes); None if it is missing or not whole."""
     try:
-        with pa.OSFile(str(path)) as f:
-            return pq.ParquetFile(f).metadata.num_rows == num_rows
+        if isinstance(source, Path):
+            with pa.OSFile(str(source)) as f:
+                return pq.ParquetFile(f).metadata.num_rows
+        return pq.ParquetFile(pa.BufferReader(source)).metadata.num_rows
     except (OSError, pa.ArrowException):
-        return False
+        return None
+
+
+def fsync_all(paths: list[Path]) -> None:
+    """fsync files, up to ``FSYNC_PARALLEL`` at a time: a disk answers fsyncs in flight together far
+    sooner than one after another (and the GIL is free while they wait)."""
+    if len(paths) < 2:
+        for path in paths:
+            fsync_file(path)
+        return
+    with ThreadPoolExecutor(min(FSYNC_PARALLEL, len(paths)), thread_name_prefix="flywheel-fsync") as pool:
+        list(pool.map(fsync_file, paths))
+
+
+def write_durably(files: list[tuple[Path, Any]]) -> None:
+    """Write each ``(path, bytes)`` to a temporary name, fsync them all, rename them, fsync their folders."""
+    written: list[tuple[Path, Path]] = []
+    try:
+        for path, data in files:
+            tmp = temp_path(path)
+            written.append((tmp, path))
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view):]
+            finally:
+                os.close(fd)
+        fsync_all([tmp for tmp, _ in written])
+        for tmp, path in written:
+            os.replace(tmp, path)
+    except BaseException:
+        for tmp, _ in written:
+            tmp.unlink(missing_ok=True)
+        raise
+    for folder in dict.fromkeys(path.parent for _, path in written):
+        fsync_dir(folder)
 
 
 # -- the pending tail --------------------------------------------------------------------------------
 
 
-def _complete(root: Path, record: EpisodeRecord, video_keys: list[str]) -> bool:
+def _complete(root: Path, record: EpisodeRecord, entry: Entry, video_keys: list[str]) -> bool:
+    """Whether a pending episode's mp4 files are there and its parquet data is whole (file or log)."""
     idx = record.episode_index
     videos = [video_file(root, k, idx) for k in video_keys]
     if not all(p.is_file() and p.stat().st_size > 0 for p in videos):
         return False
-    return parquet_complete(data_file(root, idx), record.total_frames) or _wal_layout(wal_file(root, idx)) is not None
+    if parquet_rows(data_file(root, idx)) == record.total_frames:
+        return True
+    payload = read_payload(root / PENDING_PATH, entry)
+    return payload is not None and parquet_rows(payload) == record.total_frames
 
 
-def _pending_tail(root: Path, records: list[EpisodeRecord], video_keys: list[str]) -> list[tuple[EpisodeRecord, Any]]:
-    """Pending records that continue the committed ones, in order, up to the first incomplete one."""
-    events, _ = read_events(root, PENDING_PATH, missing_ok=True)
-    if not events:
+def pending_tail(root: Path, records: list[EpisodeRecord], video_keys: list[str]) -> list[tuple[EpisodeRecord, Entry]]:
+    """Pending episodes that continue the committed ones, in order, up to the first incomplete one."""
+    entries = read_entries(root / PENDING_PATH)
+    if not entries:
         return []
     fields = record_fields(read_events(root, SIDECAR_PATH)[0][:1])
-    tail: list[tuple[EpisodeRecord, Any]] = []
-    for event in events:
-        if type(event) is not list:
-            continue
+    tail: list[tuple[EpisodeRecord, Entry]] = []
+    for entry in entries:
         try:
-            record = record_from_event(event, fields)
+            record = record_from_event(entry.event, fields)
         except (TypeError, ValueError):
             break
         due = len(records) + len(tail)
         if record.episode_index < due:
             continue  # committed already
-        if record.episode_index != due or not _complete(root, record, video_keys):
+        if record.episode_index != due or not _complete(root, record, entry, video_keys):
             break
-        tail.append((record, event))
+        tail.append((record, entry))
     return tail
 
 
 def visible_records(root: Path, records: list[EpisodeRecord], video_keys: list[str]) -> list[EpisodeRecord]:
-    """Committed records plus the saved-but-uncommitted ones whose data is complete (read-only)."""
-    return records + [r for r, _ in _pending_tail(root, records, video_keys)]
+    """Committed records plus the saved-but-uncommitted ones whose data is whole (read-only)."""
+    return records + [r for r, _ in pending_tail(root, records, video_keys)]
 
 
-def recover(root: Path, records: list[EpisodeRecord], video_keys: list[str],
-            features: dict[str, dict[str, Any]]) -> list[EpisodeRecord]:
-    """Commit the complete pending episodes left by a crash, then clear the pending journal and files.
+def recover(root: Path, records: list[EpisodeRecord], video_keys: list[str]) -> list[EpisodeRecord]:
+    """Commit the whole pending episodes left by a crash, then clear the pending log.
 
     Call with the folder's write and edit locks held. Returns the committed records after recovery.
     """
-    tail = _pending_tail(root, records, video_keys)
+    tail = pending_tail(root, records, video_keys)
     if tail:
-        dirs: dict[Path, None] = {}
-        for record, _ in tail:
+        present: list[Path] = []
+        missing: list[tuple[Path, Any]] = []
+        for record, entry in tail:
+            present += [video_file(root, key, record.episode_index) for key in video_keys]
             path = data_file(root, record.episode_index)
-            if parquet_complete(path, record.total_frames):
-                fsync_file(path)
-            else:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                columns = read_wal(wal_file(root, record.episode_index))
-                if columns is None:  # _complete saw it whole a moment ago
-                    raise DatasetCorruptError("its saved columns vanished during recovery",
-                                              episode_index=record.episode_index)
-                write_parquet_durably(path, episode_table(columns, features))
-            dirs[path.parent] = None
-            for key in video_keys:
-                fsync_file(video_file(root, key, record.episode_index))
-        for d in dirs:
-            fsync_dir(d)
-        append_bytes(root / SIDECAR_PATH, encode_events([event for _, event in tail]))
+            if parquet_rows(path) == record.total_frames:
+                present.append(path)
+                continue
+            payload = read_payload(root / PENDING_PATH, entry)
+            if payload is None:  # _complete read it whole a moment ago
+                raise DatasetCorruptError("its pending data vanished during recovery",
+                                          episode_index=record.episode_index)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            missing.append((path, payload))
+        fsync_all(present)
+        for folder in dict.fromkeys(path.parent for path in present):
+            fsync_dir(folder)
+        write_durably(missing)
+        append_bytes(root / SIDECAR_PATH, encode_events([entry.event for _, entry in tail]))
     clear_pending(root)
     return records + [r for r, _ in tail]
 
 
 def clear_pending(root: Path) -> None:
-    """Remove the pending journal and raw files once everything in them is committed (or dropped)."""
+    """Remove the pending log once everything in it is committed (or dropped)."""
     (root / PENDING_PATH).unlink(missing_ok=True)
-    shutil.rmtree(wal_file(root, 0).parent, ignore_errors=True)
     fsync_dir(root / "meta")
 
 
@@ -213,26 +203,36 @@ def clear_pending(root: Path) -> None:
 class _Job:
     index: int
     line: bytes
-    columns: dict[str, np.ndarray]
-    after: Callable[[], None]
+    parquet: Any
+    note: Any
 
 
 class Committer:
-    """A thread that commits saved episodes in order (see the module docstring)."""
+    """A thread that commits saved episodes in order, in batches (see the module docstring).
 
-    def __init__(self, root: Path, features: dict[str, dict[str, Any]]) -> None:
+    A batch starts with the first episode saved after the previous one and gathers those saved within
+    ``GATHER_S`` after it (or until ``close``), so a fast recording loop pays for one wake-up, one
+    round of fsyncs and one sidecar append per batch rather than per episode.
+
+    Args:
+        root: the dataset folder.
+        on_commit: called on the committer thread with the ``note`` of each episode of a committed
+            batch, in order.
+    """
+
+    def __init__(self, root: Path, on_commit: Callable[[list[Any]], None]) -> None:
         self.root = root
-        self.features = features
-        self._schema = arrow_schema(features)
+        self._on_commit = on_commit
         self._queue: queue.Queue[_Job | None] = queue.Queue(maxsize=_QUEUE_LIMIT)
+        self._closing = threading.Event()
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="flywheel-commit", daemon=True)
         self._thread.start()
 
-    def submit(self, index: int, line: bytes, columns: dict[str, np.ndarray], after: Callable[[], None]) -> None:
-        """Queue episode ``index``, saved with ``line`` in the pending journal; ``after`` runs once committed."""
+    def submit(self, index: int, line: bytes, parquet: Any, note: Any) -> None:
+        """Queue episode ``index``: its "add" ``line`` and its ``parquet`` bytes; ``note`` goes to ``on_commit``."""
         self.raise_error()
-        self._queue.put(_Job(index, line, columns, after))
+        self._queue.put(_Job(index, line, parquet, note))
 
     def raise_error(self) -> None:
         """Re-raise, in the caller's thread, a failure of the committer."""
@@ -242,6 +242,7 @@ class Committer:
     def close(self) -> None:
         """Commit everything queued, stop the thread, and re-raise any failure."""
         if self._thread.is_alive():
+            self._closing.set()
             self._queue.put(None)
             self._thread.join()
         self.raise_error()
@@ -249,17 +250,17 @@ class Committer:
     def _run(self) -> None:
         stop = False
         while not stop:
+            first = self._queue.get()
+            self._closing.wait(GATHER_S)  # let the batch fill, unless the writer is closing
             jobs: list[_Job] = []
-            item = self._queue.get()
-            while True:
-                if item is None:
-                    stop = True
-                    break
+            item = first
+            while item is not None:
                 jobs.append(item)
                 try:
                     item = self._queue.get_nowait()
                 except queue.Empty:
                     break
+            stop = item is None
             if jobs and self._error is None:
                 try:
                     self._commit(jobs)
@@ -267,28 +268,7 @@ class Committer:
                     self._error = exc
 
     def _commit(self, jobs: list[_Job]) -> None:
-        # Encode every file of the batch first, then fsync them: the first fsync commits the journal for
-        # all of them, so the others only wait for their data (already under way).
-        pending: list[tuple[Path, Path]] = []
-        try:
-            for job in jobs:
-                path = data_file(self.root, job.index)
-                tmp = temp_path(path)
-                with open(tmp, "wb") as f:
-                    pq.write_table(episode_table(job.columns, self.features, self._schema), f,
-                                   use_dictionary=False, write_statistics=False)
-                    f.flush()
-                pending.append((tmp, path))
-            for tmp, _ in pending:
-                fsync_file(tmp)
-            for tmp, path in pending:
-                os.replace(tmp, path)
-        finally:
-            for tmp, _ in pending:
-                tmp.unlink(missing_ok=True)
-        for d in dict.fromkeys(path.parent for _, path in pending):
-            fsync_dir(d)
+        """Write a batch of saved episodes' parquet files durably, then commit them with one sidecar append."""
+        write_durably([(data_file(self.root, job.index), job.parquet) for job in jobs])
         append_bytes(self.root / SIDECAR_PATH, b"".join(job.line for job in jobs))  # the commit point
-        for job in jobs:
-            job.after()
-            wal_file(self.root, job.index).unlink(missing_ok=True)
+        self._on_commit([job.note for job in jobs])

@@ -149,7 +149,7 @@ def compact(root: Path) -> CompactReport:
         remove_build_dirs(root)
         feats = user_features(load_info(root)["features"])
         # A writer killed earlier may have left saved, uncommitted episodes: commit them first.
-        recover(root, load_records(root), video_keys(feats), feats)
+        recover(root, load_records(root), video_keys(feats))
         build = root.with_name(f".{root.name}{_BUILD_MARK}{os.getpid()}")
         report = _build(root, build)
         _exchange(root, build)  # `build` now holds the old dataset

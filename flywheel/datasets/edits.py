@@ -37,8 +37,7 @@ def _committed(root: Path, wanted: list[int]) -> list[EpisodeRecord]:
     """
     from flywheel.datasets.commit import recover, visible_records
 
-    feats = user_features(load_info(root)["features"])
-    keys = video_keys(feats)
+    keys = video_keys(user_features(load_info(root)["features"]))
     deadline = time.monotonic() + _COMMIT_WAIT_S
     while True:
         records = load_records(root)
@@ -47,7 +46,7 @@ def _committed(root: Path, wanted: list[int]) -> list[EpisodeRecord]:
             return records  # committed, or unknown altogether (NotFound follows)
         try:
             with locked(root / WRITE_LOCK, what=f"dataset {root}"):
-                return recover(root, records, keys, feats)
+                return recover(root, records, keys)
         except Conflict:
             if time.monotonic() > deadline:
                 raise Conflict(f"episode {top} is still being committed by the writer of {root}",

@@ -7,8 +7,7 @@ A dataset folder::
     meta/tasks.jsonl               one line per task: task_index, task
     meta/episodes_stats.jsonl      one line per episode: per-feature min/max/mean/std/count
     meta/flywheel_episodes.jsonl   Flywheel's append-only log of episode record events (the commit point)
-    meta/flywheel_pending.jsonl    episodes saved but not yet committed (durability in progress)
-    meta/pending/episode_XXXXXX.bin  their columns, raw, until the parquet file is durable
+    meta/flywheel_pending.log      episodes saved but not yet committed: records and parquet bytes
     data/chunk-XXX/episode_XXXXXX.parquet
     videos/chunk-XXX/<video_key>/episode_XXXXXX.mp4
 
@@ -42,8 +41,7 @@ EPISODES_PATH = "meta/episodes.jsonl"
 TASKS_PATH = "meta/tasks.jsonl"
 EPISODES_STATS_PATH = "meta/episodes_stats.jsonl"
 SIDECAR_PATH = "meta/flywheel_episodes.jsonl"
-PENDING_PATH = "meta/flywheel_pending.jsonl"
-WAL_PATH = "meta/pending/episode_{episode_index:06d}.bin"
+PENDING_PATH = "meta/flywheel_pending.log"
 DATA_PATH = "data/chunk-{episode_chunk:03d}/episode_{episode_index:06d}.parquet"
 VIDEO_PATH = "videos/chunk-{episode_chunk:03d}/{video_key}/episode_{episode_index:06d}.mp4"
 WRITE_LOCK = ".flywheel-write.lock"
@@ -103,16 +101,6 @@ def data_file(root: Path, episode_index: int) -> Path:
         'ds/data/chunk-000/episode_000003.parquet'
     """
     return root / DATA_PATH.format(episode_chunk=episode_chunk(episode_index), episode_index=episode_index)
-
-
-def wal_file(root: Path, episode_index: int) -> Path:
-    """The raw columns of an episode saved but not yet committed.
-
-    Example:
-        >>> wal_file(Path("ds"), 3).as_posix()
-        'ds/meta/pending/episode_000003.bin'
-    """
-    return root / WAL_PATH.format(episode_index=episode_index)
 
 
 def video_file(root: Path, video_key: str, episode_index: int) -> Path:

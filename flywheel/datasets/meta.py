@@ -60,7 +60,7 @@ def tasks_of(records: list[EpisodeRecord]) -> dict[str, int]:
 
 
 class MetaFiles:
-    """Appends one committed episode at a time to LeRobot's meta files.
+    """Appends committed episodes to LeRobot's meta files.
 
     Example:
         >>> meta = MetaFiles(Path("ds"), info=load_info(Path("ds")), records=[])  # doctest: +SKIP
@@ -92,16 +92,20 @@ class MetaFiles:
                          total_episodes=self.total_episodes, total_frames=self.total_frames,
                          total_tasks=len(self.tasks))
 
-    def add_episode(self, record: EpisodeRecord, stats: bytes) -> None:
-        """Record a committed episode in every meta file (``stats``: its ``stats_line``)."""
-        if record.task not in self.tasks:
-            self.tasks[record.task] = len(self.tasks)
-            append_bytes(self.root / TASKS_PATH, task_line(self.tasks[record.task], record.task), sync=False)
-        append_bytes(self.root / EPISODES_PATH,
-                     episode_line(record.episode_index, record.task, record.total_frames), sync=False)
-        append_bytes(self.root / EPISODES_STATS_PATH, stats, sync=False)
-        self.total_episodes += 1
-        self.total_frames += record.total_frames
+    def add_episodes(self, committed: list[tuple[EpisodeRecord, bytes]]) -> None:
+        """Record committed episodes in every meta file, one append per file (``bytes``: each one's ``stats_line``)."""
+        tasks, episodes = [], []
+        for record, _ in committed:
+            if record.task not in self.tasks:
+                self.tasks[record.task] = len(self.tasks)
+                tasks.append(task_line(self.tasks[record.task], record.task))
+            episodes.append(episode_line(record.episode_index, record.task, record.total_frames))
+            self.total_episodes += 1
+            self.total_frames += record.total_frames
+        if tasks:
+            append_bytes(self.root / TASKS_PATH, b"".join(tasks), sync=False)
+        append_bytes(self.root / EPISODES_PATH, b"".join(episodes), sync=False)
+        append_bytes(self.root / EPISODES_STATS_PATH, b"".join(stats for _, stats in committed), sync=False)
         if time.monotonic() - self._info_written >= INFO_INTERVAL_S:
             self.write_info()
 
@@ -130,6 +134,13 @@ def _read_lines(path: Path) -> list[bytes]:
         return []
 
 
+def _stats_lines_match(lines: list[bytes], records: list[EpisodeRecord]) -> bool:
+    """Whether there is one whole ``stats_line`` per record, in order (checked without parsing the stats)."""
+    return len(lines) == len(records) and all(
+        line.startswith(b'{"episode_index":%d,"stats":{' % r.episode_index) and line.endswith(b"}}\n")
+        for line, r in zip(lines, records, strict=True))
+
+
 def sync_meta(root: Path, info: dict[str, Any], records: list[EpisodeRecord],
               episode_stats: Callable[[int], dict[str, Any]]) -> bool:
     """Rebuild whatever meta file disagrees with the committed records (after a crash).
@@ -153,9 +164,8 @@ def sync_meta(root: Path, info: dict[str, Any], records: list[EpisodeRecord],
     if _read_lines(root / EPISODES_PATH) != expected_eps:
         write_atomic(root / EPISODES_PATH, b"".join(expected_eps))
         changed = True
-    stored = load_episode_stats(root)
-    stats_lines = _read_lines(root / EPISODES_STATS_PATH)
-    if len(stats_lines) != len(records) or any(r.episode_index not in stored for r in records):
+    if not _stats_lines_match(_read_lines(root / EPISODES_STATS_PATH), records):
+        stored = load_episode_stats(root)
         out = [stats_line(r.episode_index, stored.get(r.episode_index) or episode_stats(r.episode_index))
                for r in records]
         write_atomic(root / EPISODES_STATS_PATH, b"".join(out))

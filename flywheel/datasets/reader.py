@@ -14,10 +14,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from flywheel.datasets.commit import parquet_complete, read_wal, visible_records
+from flywheel.datasets.commit import pending_tail
 from flywheel.datasets.episode import EpisodeArrays
 from flywheel.datasets.format import (
     DEFAULT_FEATURES,
+    PENDING_PATH,
     DatasetCorruptError,
     data_file,
     from_arrow,
@@ -25,8 +26,8 @@ from flywheel.datasets.format import (
     user_features,
     video_file,
     video_keys,
-    wal_file,
 )
+from flywheel.datasets.pending import read_payload
 from flywheel.datasets.records import EpisodeRecord, load_records
 from flywheel.errors import FlywheelError, NotFound
 
@@ -88,10 +89,11 @@ class DatasetReader:
         self.info = load_info(self.root)
         self.features = user_features(self.info["features"])
         self.fps = int(self.info["fps"])
-        # Committed records, plus episodes saved but not yet committed whose files are complete.
-        committed = load_records(self.root)
-        self._committed = len(committed)
-        self.records: list[EpisodeRecord] = visible_records(self.root, committed, self.video_keys)
+        # Committed records, plus episodes saved but not yet committed whose data is whole.
+        self.records: list[EpisodeRecord] = load_records(self.root)
+        tail = pending_tail(self.root, self.records, self.video_keys)
+        self.records += [record for record, _ in tail]
+        self._pending = {record.episode_index: entry for record, entry in tail}
 
     @property
     def video_keys(self) -> list[str]:
@@ -119,10 +121,11 @@ class DatasetReader:
         """Every parquet column of an episode (untrimmed) as (T, n) arrays, checked against its record."""
         rec = self.record(episode_index)
         path = data_file(self.root, rec.episode_index)
-        if rec.episode_index >= self._committed and not parquet_complete(path, rec.total_frames):
-            columns = read_wal(wal_file(self.root, rec.episode_index))  # saved, not yet committed
-            if columns is not None:
-                return columns
+        entry = self._pending.get(rec.episode_index)
+        if entry is not None and not path.is_file():  # saved, not committed yet: its bytes are in the log
+            data = read_payload(self.root / PENDING_PATH, entry)
+            if data is not None:  # (else it was committed meanwhile)
+                return table_columns(pq.read_table(pa.BufferReader(data)), rec, self.features, path)
         return table_columns(read_parquet(path, rec.episode_index), rec, self.features, path)
 
     def read_video(self, episode_index: int, key: str) -> np.ndarray:

@@ -1,12 +1,15 @@
 """Creating a dataset folder and writing episodes to it, crash-safe.
 
-Saving an episode (``save_episode``/``append_episode``): its mp4 files (fsynced by ``encode_video``) and
-its raw columns are written, then its record is appended to the pending journal; from then on a
-``kill -9`` loses nothing. The committer thread (``commit.py``) then writes the parquet file durably,
-appends the record to the sidecar log, the commit point, and updates LeRobot's meta files. A crash
-before the record is journaled leaves files nobody refers to: they are invisible, and the next
-``open_for_append`` deletes them. Each writer session is a new chunk id (one append batch) and never
-rewrites an existing episode file.
+Recording: ``add_frame`` checks a frame (dtype, shape, finite values) and copies it into the episode's
+buffer, one preallocated array per column that doubles when full; nothing is written yet.
+
+Saving an episode (``save_episode``/``append_episode``): its mp4 files are written (fsynced by
+``encode_video``), its parquet file is encoded in memory, and both those bytes and its record are
+appended to the pending log (``pending.py``); from then on a ``kill -9`` loses nothing. The committer
+thread (``commit.py``) then writes the parquet file durably, appends the record to the sidecar log, the
+commit point, and updates LeRobot's meta files. A crash before the pending log has the episode whole
+leaves files nobody refers to: they are invisible, and the next ``open_for_append`` deletes them. Each
+writer session is a new chunk id (one append batch) and never rewrites an existing episode file.
 
 Saving costs the same for the 1000th episode as for the first: the jsonl files are appended to and only
 the small ``info.json`` is replaced, at most once a second (and at close). LeRobot's meta files are
@@ -18,19 +21,22 @@ from __future__ import annotations
 import json
 import math
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from flywheel.datasets.commit import Committer, clear_pending, recover, write_wal
+from flywheel.datasets.commit import Committer, clear_pending, encode_parquet, episode_table, recover
 from flywheel.datasets.episode import EpisodeArrays
 from flywheel.datasets.format import (
+    DEFAULT_FEATURES,
     DEFAULT_FPS,
     EDIT_LOCK,
     EPISODES_PATH,
     EPISODES_STATS_PATH,
     INFO_PATH,
+    OPTIONAL_COLUMNS,
     PENDING_PATH,
     SIDECAR_PATH,
     TASKS_PATH,
@@ -44,10 +50,10 @@ from flywheel.datasets.format import (
     validate_features,
     video_file,
     video_keys,
-    wal_file,
 )
 from flywheel.datasets.frames import validate_columns, validate_frame
 from flywheel.datasets.meta import MetaFiles, stats_line, sync_meta, tasks_of
+from flywheel.datasets.pending import PendingLog
 from flywheel.datasets.records import (
     SKEW_LIMIT_MS,
     EpisodeRecord,
@@ -61,7 +67,7 @@ from flywheel.datasets.records import (
     truncate_torn_tail,
 )
 from flywheel.datasets.stats import compute_episode_stats, frame_column_stats
-from flywheel.durable import TEMP_MARK, FolderLock, append_bytes, fsync_dir, locked, write_atomic
+from flywheel.durable import TEMP_MARK, FolderLock, fsync_dir, locked, write_atomic
 from flywheel.errors import Conflict, InvalidInput, NotFound
 
 _RECORD_FIELDS = set(EpisodeRecord.__dataclass_fields__)
@@ -164,28 +170,67 @@ def cleanup_uncommitted(root: Path, num_episodes: int, keys: list[str]) -> list[
     return found
 
 
+#: Column key -> (dtype, shape) of one frame.
+Layout = dict[str, tuple[np.dtype, tuple[int, ...]]]
+#: Frames an episode's buffer holds before it first doubles.
+_FIRST_CAPACITY = 256
+
+
 class _EpisodeBuffer:
-    """Frames of the episode being recorded, copied into growing per-feature arrays."""
+    """The frames of the episode being recorded: one preallocated array per column, doubled when full.
 
-    def __init__(self, layout: dict[str, tuple[np.dtype, tuple[int, ...]]], keys: list[str]) -> None:
-        self.reset(layout, keys)
+    Attributes:
+        layout: the columns, key -> (dtype, shape) of one frame.
+        size: frames added.
+        capacity: frames the arrays hold before they grow.
+        slots: ``(key, dtype, shape, is_float, array)`` per column, what ``add_frame`` needs to check
+            a frame and copy it in without building anything.
+    """
 
-    def reset(self, layout: dict[str, tuple[np.dtype, tuple[int, ...]]], keys: list[str] | None = None) -> None:
-        self.keys = keys if keys is not None else list(layout)
-        self._layout = layout
-        self._arrays = [np.empty((256, *shape), dtype=dt) for dt, shape in layout.values()]
+    def __init__(self, layout: Layout) -> None:
+        self.reset(layout)
+
+    def reset(self, layout: Layout) -> None:
+        """Start an empty episode with these columns, in fresh arrays (saved columns stay untouched)."""
+        self.layout = layout
         self.size = 0
+        self._use([np.empty((_FIRST_CAPACITY, *shape), dtype) for dtype, shape in layout.values()])
+
+    def _use(self, arrays: list[np.ndarray]) -> None:
+        self.capacity = len(arrays[0])
+        self.slots = [(key, dtype, shape, dtype.kind == "f", array)
+                      for (key, (dtype, shape)), array in zip(self.layout.items(), arrays, strict=True)]
+
+    def grow(self) -> None:
+        """Double the capacity, keeping the frames added so far."""
+        bigger = []
+        for *_, array in self.slots:
+            new = np.empty((2 * self.capacity, *array.shape[1:]), array.dtype)
+            new[: self.size] = array[: self.size]
+            bigger.append(new)
+        self._use(bigger)
 
     def append(self, values: list[np.ndarray]) -> None:
-        n = self.size
-        if n == len(self._arrays[0]):
-            self._arrays = [np.concatenate([a, np.empty_like(a)]) for a in self._arrays]
-        for arr, v in zip(self._arrays, values, strict=True):
-            arr[n] = v
-        self.size = n + 1
+        """Copy one checked frame in (values in layout order)."""
+        if self.size == self.capacity:
+            self.grow()
+        for (*_, array), value in zip(self.slots, values, strict=True):
+            array[self.size] = value
+        self.size += 1
 
     def columns(self) -> dict[str, np.ndarray]:
-        return {k: a[: self.size] for k, a in zip(self.keys, self._arrays, strict=True)}
+        """The added frames, key -> (T, *shape) array (views, not copies)."""
+        return {key: array[: self.size] for key, *_, array in self.slots}
+
+
+@dataclass
+class _Saved:
+    """What the meta files need of a saved episode once it is committed."""
+
+    record: EpisodeRecord
+    columns: dict[str, np.ndarray]  # the columns whose stats are measured (not in closed form)
+    first_index: int
+    task_index: int
 
 
 class DatasetWriter:
@@ -216,13 +261,13 @@ class DatasetWriter:
         self._tasks = tasks_of(records)  # task -> task_index, owned by this thread (meta runs in another)
         self._next_index = len(records)
         self._next_frame = sum(r.total_frames for r in records)
-        self._fast = [(k, np.dtype("uint8" if v["dtype"] == "video" else v["dtype"]), tuple(v["shape"]),
-                       v["dtype"].startswith("float")) for k, v in self.features.items()]
-        self._fast_keys = [k for k, *_ in self._fast]
-        self._fast_layout = {k: (dt, shape) for k, dt, shape, _ in self._fast}
-        self._buffer = _EpisodeBuffer(self._fast_layout, self._fast_keys)
+        specs = {**self.features, **{k: DEFAULT_FEATURES[k] for k in OPTIONAL_COLUMNS}}
+        self._frame_specs: Layout = {k: (np.dtype("uint8" if v["dtype"] == "video" else v["dtype"]), tuple(v["shape"]))
+                                     for k, v in specs.items()}
+        self._buffer = _EpisodeBuffer(self._layout(self.features))
         self._task: str | None = None
-        self._committer = Committer(root, self.features)
+        self._committer = Committer(root, self._on_commit)
+        self._pending = PendingLog(root / PENDING_PATH)
         self._dirs_made: set[Path] = set()
 
     @classmethod
@@ -237,8 +282,7 @@ class DatasetWriter:
                 events, _ = read_events(root)
                 info = _load_or_rebuild_info(root, events)
                 keys = video_keys(user_features(info["features"]))
-                records = recover(root, replay(events, path=root / SIDECAR_PATH), keys,
-                                  user_features(info["features"]))
+                records = recover(root, replay(events, path=root / SIDECAR_PATH), keys)
             cleanup_uncommitted(root, len(records), keys)
 
             readers: list[Any] = []
@@ -298,41 +342,51 @@ class DatasetWriter:
             >>> w.add_frame({"observation.state": np.zeros(2), "action": 0.5}, task="reach")  # doctest: +SKIP
         """
         if task != self._task or self._lock is None:
-            self._check_open()
-            if not isinstance(task, str) or not task:
-                raise InvalidInput("must be a non-empty string", field="task")
-            if self._task is not None:
-                raise InvalidInput(f"differs from the episode's task {self._task!r}", field="task",
-                                   allowed=self._task)
+            self._check_task(task)
         buf = self._buffer
-        if type(frame) is dict and len(frame) == len(self._fast) and buf.keys is self._fast_keys:
-            fast = []
-            for key, dtype, shape, is_float in self._fast:  # the common case, inlined: exact arrays
+        n = buf.size
+        if type(frame) is dict and len(frame) == len(buf.slots) and n < buf.capacity:
+            # The common case: an array of the exact dtype and shape per column, copied straight in.
+            # v.dot(v) is finite only if every value is (an overflow sends the frame to the full check).
+            for key, dtype, shape, is_float, array in buf.slots:
                 v = frame.get(key)
                 if type(v) is not np.ndarray or v.dtype != dtype or v.shape != shape or (
-                    is_float and not math.isfinite(v.dot(v))  # NaN/inf (or overflow): the slow path decides
-                ):
+                        is_float and not math.isfinite(v.dot(v))):
                     break
-                fast.append(v)
+                array[n] = v
             else:
-                buf.append(fast)
+                buf.size = n + 1
                 self._task = task
                 return
+        self._add_checked(frame, task)
+
+    def _check_task(self, task: str) -> None:
+        """Refuse a closed writer, an empty task, or a task that differs from the episode's."""
+        self._check_open()
+        if not isinstance(task, str) or not task:
+            raise InvalidInput("must be a non-empty string", field="task")
+        if self._task is not None and task != self._task:
+            raise InvalidInput(f"differs from the episode's task {self._task!r}", field="task", allowed=self._task)
+
+    def _add_checked(self, frame: dict[str, Any], task: str) -> None:
+        """Add a frame ``add_frame`` could not take as it is: validated and converted value by value."""
         values = validate_frame(frame, self.features)
-        if buf.size and set(values) != set(buf.keys):
-            raise InvalidInput("frames of one episode must carry the same optional columns", field="frame",
-                               allowed=sorted(buf.keys))
-        if not buf.size:
-            if list(values) == self._fast_keys:
-                buf.reset(self._fast_layout, self._fast_keys)
-            else:
-                buf.reset({k: (v.dtype, v.shape) for k, v in values.items()})
-        buf.append([values[k] for k in buf.keys])
+        buf = self._buffer
+        if buf.layout.keys() != values.keys():
+            if buf.size:
+                raise InvalidInput("frames of one episode must carry the same optional columns", field="frame",
+                                   allowed=sorted(buf.layout))
+            buf.reset(self._layout(values))
+        buf.append([values[key] for key in buf.layout])
         self._task = task
+
+    def _layout(self, frame: dict[str, Any]) -> Layout:
+        """The buffer columns for frames with ``frame``'s keys: the user features, then the optional columns."""
+        return {key: spec for key, spec in self._frame_specs.items() if key in frame}
 
     def clear_episode(self) -> None:
         """Drop the frames of the current episode."""
-        self._buffer.reset(self._fast_layout, self._fast_keys)
+        self._buffer.reset(self._layout(self.features))
         self._task = None
 
     def save_episode(self, *, success: bool | None = None, source: str = "record",
@@ -456,11 +510,8 @@ class DatasetWriter:
                 self._mkdir(path.parent)
                 written.append(path)
                 encode_video(columns[key], path, self.fps)
-            self._mkdir(data_file(self.root, index).parent)
-            wal = wal_file(self.root, index)
-            self._mkdir(wal.parent)
-            written.append(wal)
-            write_wal(wal, cols)
+            self._mkdir(data_file(self.root, index).parent)  # for the committer
+            parquet = encode_parquet(episode_table(cols, self.features, self._schema))
             record = EpisodeRecord(
                 episode_index=index, episode_id=uuid.uuid4().hex, chunk_id=self.chunk_id, created_at=now(),
                 total_frames=n, start_frame=0, end_frame=n, task=task,
@@ -469,28 +520,31 @@ class DatasetWriter:
                 max_skew_ms=None if max_skew_ms is None else float(max_skew_ms), metadata=metadata,
             )
             line = encode_events([add_event(record)])
-            append_bytes(self.root / PENDING_PATH, line, sync=False)  # saved: a kill -9 loses nothing now
+            self._pending.append(line, parquet)  # saved: a kill -9 loses nothing now
         except BaseException:
             for path in written:
                 path.unlink(missing_ok=True)
             raise
 
-        first_index = int(cols["index"][0, 0])
-
-        def after_commit() -> None:  # on the committer thread
-            measured = {k: v for k, v in cols.items() if k not in _CLOSED_FORM}
-            measured.update({k: columns[k] for k in self._video_keys})
-            stats = compute_episode_stats(measured, self._all_features)
-            stats.update(frame_column_stats(n, fps=self.fps, first_index=first_index, episode_index=index,
-                                            task_index=task_index))
-            self._meta.add_episode(record, stats_line(index, stats))
-
-        self._committer.submit(index, line, cols, after_commit)
+        measured = {k: v for k, v in cols.items() if k not in _CLOSED_FORM}
+        measured.update({k: columns[k] for k in self._video_keys})
+        self._committer.submit(index, line, parquet, _Saved(record, measured, int(cols["index"][0, 0]), task_index))
         self._next_index += 1
         self._next_frame += n
         self._tasks.setdefault(task, task_index)
         self.saved.append(record)
         return record
+
+    def _on_commit(self, batch: list[_Saved]) -> None:
+        """Add a committed batch to LeRobot's meta files, with each episode's stats (on the committer thread)."""
+        lines = []
+        for saved in batch:
+            record = saved.record
+            stats = compute_episode_stats(saved.columns, self._all_features)
+            stats.update(frame_column_stats(record.total_frames, fps=self.fps, first_index=saved.first_index,
+                                            episode_index=record.episode_index, task_index=saved.task_index))
+            lines.append((record, stats_line(record.episode_index, stats)))
+        self._meta.add_episodes(lines)
 
     # -- lifetime ----------------------------------------------------------------------------------
 
@@ -498,7 +552,7 @@ class DatasetWriter:
         """Wait until every saved episode is committed (durable, in the sidecar and LeRobot's meta files)."""
         self._check_open()
         self._committer.close()
-        self._committer = Committer(self.root, self.features)
+        self._committer = Committer(self.root, self._on_commit)
 
     def close(self) -> None:
         """Commit what was saved, finish the meta files and release the dataset; unsaved frames are dropped."""
@@ -512,6 +566,7 @@ class DatasetWriter:
             self._release()
 
     def _release(self) -> None:
+        self._pending.close()
         if self._lock is not None:
             self._lock.close()
             self._lock = None

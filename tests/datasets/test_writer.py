@@ -233,6 +233,53 @@ def test_frames_are_copied_so_reused_buffers_do_not_alias(tmp_path: Path) -> Non
     np.testing.assert_array_equal(DatasetReader(root).read_episode(0).columns["action"][:, 0], [0, 1, 2])
 
 
+def test_long_episodes_keep_every_frame_whatever_form_it_came_in(tmp_path: Path) -> None:
+    root = tmp_path / "ds"
+    n = 600  # more than the buffer's first allocation: it grows
+    with create_dataset(root, features=FEATURES, fps=10, robot_type="arm") as w:
+        for i in range(n):
+            if i % 7 == 0:  # lists and float64 arrays take the checked path
+                w.add_frame({"observation.state": [i, i, i], "action": np.array([i, -i], np.float64),
+                             "next.reward": float(i)}, task="t")
+            else:
+                w.add_frame({**frame(i), "next.reward": np.array([i], np.float32)}, task="t")
+        assert w.buffered_frames == n
+        w.save_episode()
+    cols = DatasetReader(root).read_episode(0).columns
+    np.testing.assert_array_equal(cols["observation.state"][:, 2], np.arange(n, dtype=np.float32))
+    np.testing.assert_array_equal(cols["action"][:, 1], -np.arange(n, dtype=np.float32))
+    np.testing.assert_array_equal(cols["next.reward"][:, 0], np.arange(n, dtype=np.float32))
+
+
+def test_a_bad_frame_late_in_a_long_episode_keeps_the_good_ones(tmp_path: Path) -> None:
+    with create_dataset(tmp_path / "ds", features=FEATURES, fps=10, robot_type="arm") as w:
+        for i in range(300):
+            w.add_frame(frame(i), task="t")
+        with pytest.raises(InvalidInput) as err:
+            w.add_frame({**frame(0), "observation.state": np.array([0.0, np.nan, 0.0], np.float32)}, task="t")
+        assert err.value.field == "observation.state"
+        w.add_frame(frame(300), task="t")
+        w.save_episode()
+    got = DatasetReader(tmp_path / "ds").read_episode(0).columns["observation.state"][:, 0]
+    np.testing.assert_array_equal(got, np.arange(301, dtype=np.float32))
+
+
+def test_stats_lines_a_crash_damaged_are_rebuilt(tmp_path: Path) -> None:
+    root = tmp_path / "ds"
+    with create_dataset(root, features=FEATURES, fps=10, robot_type="arm") as w:
+        for _ in range(3):
+            record(w, 3)
+    path = root / "meta/episodes_stats.jsonl"
+    good = path.read_bytes()
+    lines = good.splitlines(keepends=True)
+    for damaged in (good[:-30], lines[0] + lines[2] + lines[1], lines[0] + lines[1]):  # torn, out of order, short
+        path.write_bytes(damaged)
+        open_for_append(root).close()
+        rebuilt = [json.loads(line) for line in path.read_bytes().splitlines()]
+        assert [s["episode_index"] for s in rebuilt] == [0, 1, 2]
+        assert [s["stats"]["action"] for s in rebuilt] == [json.loads(x)["stats"]["action"] for x in lines]
+
+
 def test_save_without_frames_is_refused(tmp_path: Path) -> None:
     with create_dataset(tmp_path / "ds", features=FEATURES, fps=10, robot_type="arm") as w, \
             pytest.raises(InvalidInput):
@@ -297,11 +344,10 @@ def test_pending_episode_with_incomplete_file_stays_invisible(tmp_path: Path, mo
     w._committer.close()
     w._release()
     monkeypatch.undo()
-    from flywheel.datasets.format import wal_file
-
-    assert not data_file(root, 0).exists()  # saved episodes live in the pending journal until committed
-    path = wal_file(root, 0)
-    path.write_bytes(path.read_bytes()[:-20])  # power loss: the data never reached the disk whole
+    assert not data_file(root, 0).exists()  # saved episodes live in the pending log until committed
+    log = root / "meta/flywheel_pending.log"
+    data = log.read_bytes()
+    log.write_bytes(data[: len(data) // 2 - 20])  # power loss: the first episode's bytes never got there whole
     assert DatasetReader(root).records == []
     with open_for_append(root) as w:
         assert w.num_episodes == 0
