@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -72,7 +73,9 @@ def test_template_runs_end_to_end(template_id: str, tmp_path: Path) -> None:
     config = parse_config(template_id, {**TINY[template_id], **COMMON})
     reports: list[int] = []
     ctx = RunContext(tmp_path, report=lambda step, metrics: reports.append(step))
+    writers = tensorboard_writers()
     result = TEMPLATES[template_id].run(config, ctx)
+    assert tensorboard_writers() == writers  # the run closed its TensorBoard writer
 
     assert result.checkpoint == tmp_path / "model.zip" and result.onnx == tmp_path / "model.onnx"
     assert result.env_steps == config.total_timesteps and result.env_episodes >= 1
@@ -85,11 +88,19 @@ def test_template_runs_end_to_end(template_id: str, tmp_path: Path) -> None:
     lines = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     keys = {k for line in lines for k in line}
     assert {"charts/episodes", "eval/mean_return", "eval/mean_abs_cte"} <= keys
+    assert all("charts/episodes" in line for line in lines if "charts/fps" in line)  # every SB3 log dump
     assert any(k.startswith("losses/") for k in keys) and any(k.startswith("charts/ep_") for k in keys)
     assert lines[-1]["eval/mean_return"] == pytest.approx(result.evaluation.mean_return)
     assert reports == [line["step"] for line in lines]
     assert any((tmp_path / "tensorboard").iterdir())
     assert len(result.evaluation.episodes) == 2 and result.evaluation.features["observation.state"]["shape"] == [13]
+
+
+def tensorboard_writers() -> int:
+    """TensorBoard event-file writer threads alive in this process."""
+    from tensorboard.summary.writer.event_file_writer import _AsyncWriterThread
+
+    return sum(isinstance(thread, _AsyncWriterThread) for thread in threading.enumerate())
 
 
 def test_runs_repeat_with_the_same_seed(tmp_path: Path) -> None:

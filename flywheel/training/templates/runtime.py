@@ -12,7 +12,8 @@ helpers for the parts that must not differ between recipes:
 - :func:`load_init_checkpoint`: start from ``ctx.inputs.init_checkpoint`` (any ``model.zip`` whose network
   matches, e.g. a BC-trained ``PPO`` policy for BC→PPO).
 - :func:`finish`: save ``model.zip``, export ``model.onnx``, evaluate the exported actor (and the training env
-  too when the evaluation env differs, for the generalisation gap), return the :class:`RunResult`.
+  too when the evaluation env differs, for the generalisation gap), close the SB3 logger, return the
+  :class:`RunResult`.
 
 Templates that do not train with SB3's ``learn`` (BC, DAgger) still build an SB3 model (e.g. a ``PPO`` whose
 ``ActorCriticPolicy`` they fit by regression) so that :func:`finish` saves, exports and evaluates it the same way.
@@ -234,6 +235,9 @@ def finish(model: Any, config: TemplateConfig, ctx: RunContext, *, algorithm: st
         metrics.update(eval_metrics(train, prefix="eval/train_env_"))
         metrics["eval/generalisation_gap"] = generalisation_gap(train, summary)
     ctx.log_metrics(env_steps, metrics)
+    sb3_log = getattr(model, "_logger", None)  # set by sb3_logger (or by learn); BC never has one
+    if sb3_log is not None:
+        sb3_log.close()  # TensorBoard's writer thread and event file end with the run
     return RunResult(
         checkpoint=checkpoint,
         algorithm=algorithm,
