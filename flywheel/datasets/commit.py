@@ -46,10 +46,12 @@ from flywheel.datasets.pending import Entry, read_entries, read_payload
 from flywheel.datasets.records import EpisodeRecord, encode_events, read_events, record_fields, record_from_event
 from flywheel.durable import append_bytes, fsync_dir, fsync_file, temp_path
 
+#: How long a batch gathers saved episodes after its first one.
+GATHER_S = 0.5
+#: A batch is committed early once its episodes hold this much memory (parquet bytes and stats columns).
+BATCH_BYTES = 64 << 20
 #: Saved episodes waiting for the committer before ``save_episode`` waits too.
-_QUEUE_LIMIT = 256
-#: How long a batch gathers episodes after its first one.
-GATHER_S = 0.05
+_QUEUE_LIMIT = 1024
 #: How many files of a batch are fsynced at a time.
 FSYNC_PARALLEL = 8
 
@@ -205,14 +207,16 @@ class _Job:
     line: bytes
     parquet: Any
     note: Any
+    size: int
 
 
 class Committer:
     """A thread that commits saved episodes in order, in batches (see the module docstring).
 
-    A batch starts with the first episode saved after the previous one and gathers those saved within
-    ``GATHER_S`` after it (or until ``close``), so a fast recording loop pays for one wake-up, one
-    round of fsyncs and one sidecar append per batch rather than per episode.
+    A batch starts with the first episode saved after the previous batch and gathers the episodes saved
+    in the next ``GATHER_S`` seconds, or fewer once ``BATCH_BYTES`` are waiting or the writer closes.
+    So a fast recording loop pays for one wake-up, one round of fsyncs (``WRITERS`` in flight) and one
+    sidecar append per batch rather than per episode, and the committer seldom takes the GIL from it.
 
     Args:
         root: the dataset folder.
@@ -224,15 +228,23 @@ class Committer:
         self.root = root
         self._on_commit = on_commit
         self._queue: queue.Queue[_Job | None] = queue.Queue(maxsize=_QUEUE_LIMIT)
-        self._closing = threading.Event()
+        self._wake = threading.Event()  # the batch is full, or the writer is closing
+        self._lock = threading.Lock()
+        self._queued_bytes = 0
+        self._closing = False
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="flywheel-commit", daemon=True)
         self._thread.start()
 
-    def submit(self, index: int, line: bytes, parquet: Any, note: Any) -> None:
-        """Queue episode ``index``: its "add" ``line`` and its ``parquet`` bytes; ``note`` goes to ``on_commit``."""
+    def submit(self, index: int, line: bytes, parquet: Any, note: Any, size: int) -> None:
+        """Queue episode ``index``: its "add" ``line``, its ``parquet`` bytes and the ``note`` for
+        ``on_commit``, which hold ``size`` bytes of memory until the episode is committed."""
         self.raise_error()
-        self._queue.put(_Job(index, line, parquet, note))
+        self._queue.put(_Job(index, line, parquet, note, size))
+        with self._lock:
+            self._queued_bytes += size
+            if self._queued_bytes >= BATCH_BYTES:
+                self._wake.set()
 
     def raise_error(self) -> None:
         """Re-raise, in the caller's thread, a failure of the committer."""
@@ -242,7 +254,9 @@ class Committer:
     def close(self) -> None:
         """Commit everything queued, stop the thread, and re-raise any failure."""
         if self._thread.is_alive():
-            self._closing.set()
+            with self._lock:
+                self._closing = True
+                self._wake.set()
             self._queue.put(None)
             self._thread.join()
         self.raise_error()
@@ -250,10 +264,9 @@ class Committer:
     def _run(self) -> None:
         stop = False
         while not stop:
-            first = self._queue.get()
-            self._closing.wait(GATHER_S)  # let the batch fill, unless the writer is closing
+            item = self._queue.get()
+            self._wake.wait(GATHER_S)
             jobs: list[_Job] = []
-            item = first
             while item is not None:
                 jobs.append(item)
                 try:
@@ -261,6 +274,10 @@ class Committer:
                 except queue.Empty:
                     break
             stop = item is None
+            with self._lock:
+                self._queued_bytes -= sum(job.size for job in jobs)
+                if not self._closing and self._queued_bytes < BATCH_BYTES:
+                    self._wake.clear()
             if jobs and self._error is None:
                 try:
                     self._commit(jobs)

@@ -228,9 +228,10 @@ class _Saved:
     """What the meta files need of a saved episode once it is committed."""
 
     record: EpisodeRecord
-    columns: dict[str, np.ndarray]  # the columns whose stats are measured (not in closed form)
+    columns: dict[str, np.ndarray]  # the numeric columns whose stats are measured (not in closed form)
     first_index: int
     task_index: int
+    video_stats: dict[str, Any]  # measured at once: the frames are not kept until the commit
 
 
 class DatasetWriter:
@@ -527,8 +528,10 @@ class DatasetWriter:
             raise
 
         measured = {k: v for k, v in cols.items() if k not in _CLOSED_FORM}
-        measured.update({k: columns[k] for k in self._video_keys})
-        self._committer.submit(index, line, parquet, _Saved(record, measured, int(cols["index"][0, 0]), task_index))
+        saved = _Saved(record, measured, int(cols["index"][0, 0]), task_index,
+                       compute_episode_stats({k: columns[k] for k in self._video_keys}, self._all_features))
+        size = len(parquet) + sum(v.nbytes for v in measured.values())
+        self._committer.submit(index, line, parquet, saved, size)
         self._next_index += 1
         self._next_frame += n
         self._tasks.setdefault(task, task_index)
@@ -540,7 +543,7 @@ class DatasetWriter:
         lines = []
         for saved in batch:
             record = saved.record
-            stats = compute_episode_stats(saved.columns, self._all_features)
+            stats = {**compute_episode_stats(saved.columns, self._all_features), **saved.video_stats}
             stats.update(frame_column_stats(record.total_frames, fps=self.fps, first_index=saved.first_index,
                                             episode_index=record.episode_index, task_index=saved.task_index))
             lines.append((record, stats_line(record.episode_index, stats)))
