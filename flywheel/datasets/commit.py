@@ -52,8 +52,8 @@ GATHER_S = 0.5
 BATCH_BYTES = 64 << 20
 #: Saved episodes waiting for the committer before ``save_episode`` waits too.
 _QUEUE_LIMIT = 1024
-#: How many files of a batch are fsynced at a time.
-FSYNC_PARALLEL = 8
+#: How many files of a batch are written and fsynced at a time.
+PARALLEL_FILES = 8
 
 
 # -- parquet -----------------------------------------------------------------------------------------
@@ -85,39 +85,46 @@ def parquet_rows(source: Path | bytes) -> int | None:
         return None
 
 
-def fsync_all(paths: list[Path]) -> None:
-    """fsync files, up to ``FSYNC_PARALLEL`` at a time: a disk answers fsyncs in flight together far
-    sooner than one after another (and the GIL is free while they wait)."""
-    if len(paths) < 2:
-        for path in paths:
-            fsync_file(path)
+def in_parallel(task: Callable[..., None], items: list[tuple[Any, ...]]) -> None:
+    """Run ``task(*item)`` for every item, up to ``PARALLEL_FILES`` at a time; re-raise the first failure.
+
+    File system calls and fsyncs release the GIL, and a disk answers several fsyncs in flight far
+    sooner than the same fsyncs one after another.
+    """
+    if len(items) < 2:
+        for item in items:
+            task(*item)
         return
-    with ThreadPoolExecutor(min(FSYNC_PARALLEL, len(paths)), thread_name_prefix="flywheel-fsync") as pool:
-        list(pool.map(fsync_file, paths))
+    with ThreadPoolExecutor(min(PARALLEL_FILES, len(items)), thread_name_prefix="flywheel-files") as pool:
+        for future in [pool.submit(task, *item) for item in items]:
+            future.result()
+
+
+def _write_synced(tmp: Path, data: Any) -> None:
+    """Create ``tmp`` with ``data`` and fsync it."""
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def write_durably(files: list[tuple[Path, Any]]) -> None:
-    """Write each ``(path, bytes)`` to a temporary name, fsync them all, rename them, fsync their folders."""
-    written: list[tuple[Path, Path]] = []
+    """Write each ``(path, bytes)`` to a temporary name and fsync it (several at a time), then rename
+    them all and fsync their folders."""
+    renames = [(temp_path(path), path) for path, _ in files]
     try:
-        for path, data in files:
-            tmp = temp_path(path)
-            written.append((tmp, path))
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-            try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view):]
-            finally:
-                os.close(fd)
-        fsync_all([tmp for tmp, _ in written])
-        for tmp, path in written:
+        in_parallel(_write_synced, [(tmp, data) for (tmp, _), (_, data) in zip(renames, files, strict=True)])
+        for tmp, path in renames:
             os.replace(tmp, path)
     except BaseException:
-        for tmp, _ in written:
+        for tmp, _ in renames:
             tmp.unlink(missing_ok=True)
         raise
-    for folder in dict.fromkeys(path.parent for _, path in written):
+    for folder in dict.fromkeys(path.parent for _, path in renames):
         fsync_dir(folder)
 
 
@@ -183,7 +190,7 @@ def recover(root: Path, records: list[EpisodeRecord], video_keys: list[str]) -> 
                                           episode_index=record.episode_index)
             path.parent.mkdir(parents=True, exist_ok=True)
             missing.append((path, payload))
-        fsync_all(present)
+        in_parallel(fsync_file, [(path,) for path in present])
         for folder in dict.fromkeys(path.parent for path in present):
             fsync_dir(folder)
         write_durably(missing)

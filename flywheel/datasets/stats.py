@@ -77,6 +77,37 @@ def compute_episode_stats(columns: dict[str, np.ndarray], features: dict[str, di
     return out
 
 
+def batch_numeric_stats(episodes: list[dict[str, np.ndarray]]) -> list[dict[str, Any]]:
+    """``compute_episode_stats`` of several episodes' numeric columns, one numpy pass per group of
+    episodes with the same length and columns (a writer commits its episodes in batches).
+
+    Example:
+        >>> eps = [{"a": np.array([[0.0], [2.0]])}, {"a": np.array([[1.0], [3.0]])}]
+        >>> [s["a"]["mean"] for s in batch_numeric_stats(eps)]
+        [[1.0], [2.0]]
+    """
+    out: list[dict[str, Any]] = [{} for _ in episodes]
+    groups: dict[tuple[tuple[str, ...], int], list[int]] = {}
+    for i, columns in enumerate(episodes):
+        n = len(next(iter(columns.values()))) if columns else 0
+        if n:
+            groups.setdefault((tuple(columns), n), []).append(i)
+    for (keys, n), members in groups.items():
+        widths = [episodes[members[0]][key].reshape(n, -1).shape[1] for key in keys]
+        x = np.empty((len(members), n, sum(widths)))
+        for row, i in enumerate(members):
+            np.concatenate([episodes[i][key].reshape(n, -1) for key in keys], axis=1, out=x[row])
+        per_stat = {"min": x.min(axis=1), "max": x.max(axis=1), "mean": x.mean(axis=1), "std": x.std(axis=1)}
+        values = {name: v.tolist() for name, v in per_stat.items()}
+        for row, i in enumerate(members):
+            start = 0
+            for key, width in zip(keys, widths, strict=True):
+                stop = start + width
+                out[i][key] = {**{name: values[name][row][start:stop] for name in per_stat}, "count": [n]}
+                start = stop
+    return out
+
+
 def frame_column_stats(n: int, *, fps: int, first_index: int, episode_index: int, task_index: int) -> dict[str, Any]:
     """Stats of the computed default columns of an n-frame episode, in closed form (no arrays needed).
 

@@ -66,7 +66,7 @@ from flywheel.datasets.records import (
     schema_header,
     truncate_torn_tail,
 )
-from flywheel.datasets.stats import compute_episode_stats, frame_column_stats
+from flywheel.datasets.stats import batch_numeric_stats, compute_episode_stats, frame_column_stats
 from flywheel.durable import TEMP_MARK, FolderLock, fsync_dir, locked, write_atomic
 from flywheel.errors import Conflict, InvalidInput, NotFound
 
@@ -541,9 +541,9 @@ class DatasetWriter:
     def _on_commit(self, batch: list[_Saved]) -> None:
         """Add a committed batch to LeRobot's meta files, with each episode's stats (on the committer thread)."""
         lines = []
-        for saved in batch:
+        for saved, numeric in zip(batch, batch_numeric_stats([saved.columns for saved in batch]), strict=True):
             record = saved.record
-            stats = {**compute_episode_stats(saved.columns, self._all_features), **saved.video_stats}
+            stats = {**numeric, **saved.video_stats}
             stats.update(frame_column_stats(record.total_frames, fps=self.fps, first_index=saved.first_index,
                                             episode_index=record.episode_index, task_index=saved.task_index))
             lines.append((record, stats_line(record.episode_index, stats)))

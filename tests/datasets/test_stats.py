@@ -9,7 +9,7 @@ import pytest
 
 from flywheel.datasets.edits import soft_delete, trim_episode
 from flywheel.datasets.reader import DatasetReader
-from flywheel.datasets.stats import aggregate_stats, compute_episode_stats, dataset_stats
+from flywheel.datasets.stats import aggregate_stats, batch_numeric_stats, compute_episode_stats, dataset_stats
 from flywheel.datasets.writer import create_dataset
 
 FEATURES = {"action": {"dtype": "float32", "shape": [2], "names": None}}
@@ -68,3 +68,16 @@ def test_closed_form_default_column_stats_match_the_columns() -> None:
         for stat in ("min", "max", "mean", "std"):
             assert closed[key][stat] == pytest.approx(measured[key][stat], rel=1e-6, abs=1e-6), (key, stat)
         assert closed[key]["count"] == [n]
+
+
+def test_batch_stats_equal_per_episode_stats_exactly() -> None:
+    rng = np.random.default_rng(1)
+    feats = {"a": {"dtype": "float32"}, "r": {"dtype": "float32"}, "done": {"dtype": "bool"}, "n": {"dtype": "int64"}}
+    episodes = []
+    for i in range(12):
+        t = (200, 200, 37)[i % 3]  # two lengths share a pass, one has its own
+        episodes.append({"a": rng.standard_normal((t, 16)).astype(np.float32) * 1e3,
+                         "r": rng.standard_normal((t, 1)).astype(np.float32), "done": rng.random((t, 1)) > 0.5,
+                         "n": rng.integers(0, 10**12, (t, 1))})
+    assert batch_numeric_stats(episodes) == [compute_episode_stats(e, feats) for e in episodes]
+    assert batch_numeric_stats([{}]) == [{}]
