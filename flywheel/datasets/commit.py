@@ -7,10 +7,11 @@ killed, so from that moment a ``kill -9`` loses nothing. Saving creates no file 
 recording loop pays for one append to an open file.
 
 A committer thread then makes the saved episodes durable, in order and in batches: write each one's
-parquet file (temporary name, fsync, rename), fsync their folders, and only then append their records to
-the sidecar log (fsynced), the commit point; LeRobot's meta files follow. So the sidecar never names a
-file that is not on disk, even after a power loss, and the file creation and the waits on the disk run
-beside the recording loop (they release the GIL).
+parquet file (temporary name, fsync, rename; several files at a time), fsync their folders, and only then
+append their records to the sidecar log (fsynced), the commit point; LeRobot's meta files follow. So the
+sidecar never names a file that is not on disk, even after a power loss. A batch gathers the episodes
+saved within half a second, so a fast recording loop is seldom interrupted: the committer's work (and
+its hunger for the GIL) comes in a few bursts instead of one per episode.
 
 After a crash, ``recover`` (run by every writer open, by compaction, and by edits when no writer is
 alive) commits the pending episodes whose data is whole and drops the rest; ``pending_tail`` shows
@@ -222,8 +223,9 @@ class Committer:
 
     A batch starts with the first episode saved after the previous batch and gathers the episodes saved
     in the next ``GATHER_S`` seconds, or fewer once ``BATCH_BYTES`` are waiting or the writer closes.
-    So a fast recording loop pays for one wake-up, one round of fsyncs (``WRITERS`` in flight) and one
-    sidecar append per batch rather than per episode, and the committer seldom takes the GIL from it.
+    So a fast recording loop pays for one wake-up, one round of fsyncs (``PARALLEL_FILES`` in flight)
+    and one sidecar append per batch rather than per episode, and the committer seldom takes the GIL
+    from it.
 
     Args:
         root: the dataset folder.

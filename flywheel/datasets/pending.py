@@ -5,11 +5,13 @@
     {"size":<n>,"add":<the episode's "add" event>}\\n
     <n bytes: the episode's parquet file>
 
-Nothing is fsynced: the operating system keeps every completed write when the process is killed, and
-a power loss only cuts the tail, which the sidecar (the commit point) never depends on. Reading stops at
-the first entry that is not whole (a header that does not parse, fewer bytes than its size): that is the
-tail of a write a kill cut short. Appending to one open file costs far less than creating a file per
-episode; the committer thread writes each episode's own parquet file from the same bytes.
+Nothing is fsynced: the operating system keeps every completed write when the process is killed. A
+power loss may lose or garble what was not yet written back, which the sidecar (the commit point) never
+depends on; recovery checks each payload (a whole parquet file of the recorded length) before it commits
+it. Reading stops at the first entry that is not whole (a header that does not parse, fewer bytes than
+its size): that is the tail of a write a kill cut short. Appending to one open file costs far less than
+creating a file per episode; the committer thread writes each episode's own parquet file from the same
+bytes.
 
 Example:
     >>> log = PendingLog(Path("/tmp/fw-pending.log"))  # doctest: +SKIP
