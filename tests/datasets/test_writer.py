@@ -353,3 +353,24 @@ def test_pending_episode_with_incomplete_file_stays_invisible(tmp_path: Path, mo
         assert w.num_episodes == 0
         record(w, 2)
     assert [r.total_frames for r in DatasetReader(root).records] == [2]
+
+
+def test_batches_commit_when_full_or_when_the_writer_closes(tmp_path: Path, monkeypatch) -> None:
+    import time
+
+    from flywheel.datasets import commit
+
+    monkeypatch.setattr(commit, "GATHER_S", 60.0)  # a batch would wait a minute for more episodes...
+    monkeypatch.setattr(commit, "BATCH_BYTES", 1)  # ...were it not full at once
+    sidecar = tmp_path / "ds/meta/flywheel_episodes.jsonl"
+    with create_dataset(tmp_path / "ds", features=FEATURES, fps=10, robot_type="arm") as w:
+        record(w, 3)
+        deadline = time.monotonic() + 10
+        while sidecar.read_text().count("\n") < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert sidecar.read_text().count("\n") == 2  # committed while the writer is open
+        monkeypatch.setattr(commit, "BATCH_BYTES", 1 << 40)
+        record(w, 4)
+        started = time.monotonic()
+    assert time.monotonic() - started < 10  # closing does not wait out the batch
+    assert [r.total_frames for r in DatasetReader(tmp_path / "ds").records] == [3, 4]
