@@ -394,6 +394,9 @@ class DatasetWriter:
                      metadata: dict[str, Any] | None = None, max_skew_ms: float | None = None) -> EpisodeRecord:
         """Commit the added frames as one episode.
 
+        On return the episode survives a kill of the process (it is in the pending log); it survives a
+        power loss once the committer has fsynced it, within about half a second, or after :meth:`flush`.
+
         Args:
             success: whether the episode achieved its task, if known.
             source: where the episode came from.
