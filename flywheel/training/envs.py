@@ -27,7 +27,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import gymnasium as gym
 import numpy as np
@@ -36,6 +36,9 @@ from gymnasium import spaces
 import flywheel.envs  # noqa: F401  (registers the flywheel/ ids)
 from flywheel.envs.wrappers import Curriculum, DiscretizeAction, DomainRandomization, SpeedReward
 from flywheel.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from flywheel.safety.config import SafetyConfig
 
 NAMESPACE = "flywheel/"
 WrapperFn = Callable[[gym.Env], gym.Env]
@@ -186,7 +189,7 @@ def make_vec_env(env_id: str, env_kwargs: dict[str, Any] | None = None, *, n_env
         raise
 
 
-def _count_safety(venv: Any, config: Any) -> Any:
+def _count_safety(venv: Any, config: SafetyConfig) -> Any:
     """``venv`` under a :class:`~flywheel.safety.counting.VecSafetyCounter` on its copies' continuous actions.
 
     Left as it is when those actions are not a flat ``Box`` (counting never refuses a task; see ``wrap_safety``).
