@@ -7,6 +7,8 @@ The runtime part, by module:
   ``validate``/``clip``, violation counters.
 - :mod:`flywheel.safety.wrapper`: :class:`~flywheel.safety.wrapper.SafetyWrapper`, the layer around a
   Gymnasium env for training (``r_safety`` penalty) and evaluation (``info["safety_violation"]``).
+- :mod:`flywheel.safety.counting`: the same violation counts for a whole vec env in numpy batches, for
+  training runs that only report safety (no clipping, no penalty), at a fraction of the per-step cost.
 - :mod:`flywheel.safety.ood`: :class:`~flywheel.safety.ood.OODDetector`, z-scores and Mahalanobis distance
   fitted from a dataset, states flagged for review, ``ood_rate``.
 - :mod:`flywheel.safety.estop`: the emergency-stop latch in the database (``trigger``, ``reset``,
