@@ -272,7 +272,9 @@ def test_stats_lines_a_crash_damaged_are_rebuilt(tmp_path: Path) -> None:
     path = root / "meta/episodes_stats.jsonl"
     good = path.read_bytes()
     lines = good.splitlines(keepends=True)
-    for damaged in (good[:-30], lines[0] + lines[2] + lines[1], lines[0] + lines[1]):  # torn, out of order, short
+    garbled = lines[1][:1] + b"#" + lines[1][2:]  # not JSON any more
+    # torn, out of order, short, a garbled line in the middle
+    for damaged in (good[:-30], lines[0] + lines[2] + lines[1], lines[0] + lines[1], lines[0] + garbled + lines[2]):
         path.write_bytes(damaged)
         open_for_append(root).close()
         rebuilt = [json.loads(line) for line in path.read_bytes().splitlines()]
