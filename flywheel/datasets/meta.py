@@ -25,6 +25,7 @@ from flywheel.datasets.format import (
     user_features,
 )
 from flywheel.datasets.records import EpisodeRecord
+from flywheel.datasets.stats import load_episode_stats
 from flywheel.durable import append_bytes, replace_unsynced, write_atomic
 
 #: While recording, info.json totals are rewritten at most this often (and when the writer closes).
@@ -140,18 +141,6 @@ def _stats_lines_match(lines: list[bytes], records: list[EpisodeRecord]) -> bool
         for line, r in zip(lines, records, strict=True))
 
 
-def _readable_stats(root: Path) -> dict[int, dict[str, Any]]:
-    """The stats lines that still parse, by episode index (the others are recomputed from the episodes)."""
-    out: dict[int, dict[str, Any]] = {}
-    for line in _read_lines(root / EPISODES_STATS_PATH):
-        try:
-            entry = json.loads(line)
-            out[int(entry["episode_index"])] = dict(entry["stats"])
-        except (ValueError, KeyError, TypeError):
-            continue
-    return out
-
-
 def sync_meta(root: Path, info: dict[str, Any], records: list[EpisodeRecord],
               episode_stats: Callable[[int], dict[str, Any]]) -> bool:
     """Rebuild whatever meta file disagrees with the committed records (after a crash).
@@ -176,7 +165,7 @@ def sync_meta(root: Path, info: dict[str, Any], records: list[EpisodeRecord],
         write_atomic(root / EPISODES_PATH, b"".join(expected_eps))
         changed = True
     if not _stats_lines_match(_read_lines(root / EPISODES_STATS_PATH), records):
-        stored = _readable_stats(root)
+        stored = load_episode_stats(root, skip_damaged=True)
         out = [stats_line(r.episode_index, stored.get(r.episode_index) or episode_stats(r.episode_index))
                for r in records]
         write_atomic(root / EPISODES_STATS_PATH, b"".join(out))

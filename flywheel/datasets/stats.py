@@ -160,8 +160,17 @@ def aggregate_stats(stats_list: list[dict[str, Any]]) -> dict[str, dict[str, np.
     return out
 
 
-def load_episode_stats(root: Path) -> dict[int, dict[str, Any]]:
-    """Read ``meta/episodes_stats.jsonl`` as episode_index -> stats (a torn last line is ignored)."""
+def load_episode_stats(root: Path, *, skip_damaged: bool = False) -> dict[int, dict[str, Any]]:
+    """Read ``meta/episodes_stats.jsonl`` as episode_index -> stats (a torn last line is ignored).
+
+    Args:
+        root: the dataset folder.
+        skip_damaged: leave out every line that is not a whole stats entry (to rebuild the file,
+            recomputing those episodes) instead of raising on an unparsable one before the last.
+
+    Raises:
+        DatasetCorruptError: a line before the last is not valid JSON (unless ``skip_damaged``).
+    """
     path = Path(root) / EPISODES_STATS_PATH
     out: dict[int, dict[str, Any]] = {}
     if not path.is_file():
@@ -173,9 +182,12 @@ def load_episode_stats(root: Path) -> dict[int, dict[str, Any]]:
         try:
             entry = json.loads(line)
         except ValueError:
-            if i >= len(lines) - 2:
-                break
+            if skip_damaged or i >= len(lines) - 2:
+                continue
             raise DatasetCorruptError(f"{path} line {i + 1} is not valid JSON", path=path) from None
+        if skip_damaged and not (isinstance(entry, dict) and type(entry.get("episode_index")) is int
+                                 and isinstance(entry.get("stats"), dict)):
+            continue
         out[int(entry["episode_index"])] = entry["stats"]
     return out
 
