@@ -136,9 +136,7 @@ class VecSafetyCounter(VecEnvWrapper):
         actions = actions.reshape(len(self._actions), self.num_envs, len(self.layer.names))
         stats, self._previous = count_violations(self.layer, actions, np.stack(self._step_starts), self._previous)
         self._actions, self._step_starts = [], []
-        self._stats.actions += stats.actions
-        self._stats.violating_actions += stats.violating_actions
-        self._stats.violations.update(stats.violations)
+        self._stats.add(stats)
 
 
 def vec_safety_stats(venv: Any) -> SafetyStats | None:
@@ -165,7 +163,5 @@ def vec_safety_stats(venv: Any) -> SafetyStats | None:
         wrapper = find_safety_wrapper(env)
         if wrapper is not None:
             found = True
-            total.actions += wrapper.safety_stats.actions
-            total.violating_actions += wrapper.safety_stats.violating_actions
-            total.violations.update(wrapper.safety_stats.violations)
+            total.add(wrapper.safety_stats)
     return total if found else None

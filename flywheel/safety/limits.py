@@ -137,6 +137,12 @@ class SafetyStats:
         """
         return self.violating_actions / self.actions if self.actions else 0.0
 
+    def add(self, other: SafetyStats) -> None:
+        """Add ``other``'s counters to these (summing copies of an env, or batches of steps)."""
+        self.actions += other.actions
+        self.violating_actions += other.violating_actions
+        self.violations.update(other.violations)
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready counters."""
         return {"actions": self.actions, "violating_actions": self.violating_actions,
