@@ -8,6 +8,7 @@ Example:
 
 from __future__ import annotations
 
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from flywheel.errors import Conflict
@@ -28,17 +29,29 @@ def cancel_job(session: Session, user: User, ident: str, *, reason: str = "cance
 
 
 def cancel(session: Session, job: Job, *, reason: str = "cancelled by user") -> Job:
-    """Cancel `job` (already authorised): kill what runs, then end it as `cancelled` with `reason`."""
+    """Cancel `job` (already authorised): kill what runs, then end it as `cancelled` with `reason`.
+
+    The job's row is written (locked) before anything is killed and stays locked until the caller
+    commits: a scheduler that sees the killed process exit cannot fail the job as `crashed` first.
+    """
     for _ in range(3):  # the job may move (provisioning → running) while we cancel it
         if job.status not in ACTIVE_STATUSES:
             raise Conflict(f"job {job.id} is already {job.status}",
                            hint="Only queued or running jobs can be cancelled.")
+        if not _hold(session, job, reason):
+            session.refresh(job)
+            continue
         if job.handle:
             runner = get_runner(job.runner)
             runner.kill(job.handle)
             runner.release(job.handle)
-        try:
-            return end_job(session, job, "cancelled", reason=reason)
-        except Conflict:
-            session.refresh(job)
+        return end_job(session, job, "cancelled", reason=reason)
     raise Conflict(f"job {job.id} kept changing state; try again")
+
+
+def _hold(session: Session, job: Job, reason: str) -> bool:
+    """Mark the stop on the job's row if it is still in the state we read (the row stays locked until
+    the caller's transaction ends); False if another process moved it first."""
+    result = session.execute(update(Job).where(Job.id == job.id, Job.status == job.status)
+                             .values(stop_requested=reason).execution_options(synchronize_session=False))
+    return result.rowcount == 1  # type: ignore[attr-defined]

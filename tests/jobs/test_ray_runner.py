@@ -60,6 +60,19 @@ def _ended(job_id: str, timeout: float) -> Job:
     return wait_for(lambda: (j := job_state(job_id)).status in ("completed", "failed", "cancelled") and j, timeout)
 
 
+def _running(job_id: str) -> Job:
+    """The job once its worker runs; fails at once, with the job's error and log, if it ends first."""
+    def check() -> Job | None:
+        job = job_state(job_id)
+        if job.status in ("completed", "failed", "cancelled"):
+            log = Path(job.log_path).read_text()[-2000:] if job.log_path and Path(job.log_path).exists() else ""
+            raise AssertionError(f"job ended before it was seen running: {job.status} ({job.reason}) "
+                                 f"{job.error}\n{log}")
+        return job if job.status == "running" and job.pid else None
+
+    return wait_for(check, 60)
+
+
 def _actor_exists(ray: Any, name: str) -> bool:
     try:
         ray.get_actor(name, namespace="flywheel")
@@ -108,7 +121,7 @@ def test_a_tiny_ppo_job_trains_on_ray_with_its_outputs_stored(ray_jobs: Any, ses
 def test_cancel_kills_a_ray_job_and_its_actor(ray_jobs: Any, session: Session, user: User) -> None:
     job_id = _submit(session, user, kind="sleep", experiment="ray", overrides={"seconds": 60, "steps": 600}).id
     with running_scheduler(runner="ray", slots=1):
-        running = wait_for(lambda: (j := job_state(job_id)).status == "running" and j.pid and j, 60)
+        running = _running(job_id)
         cancel_job(session, user, job_id)
         session.commit()
         wait_for(lambda: _gone(running.pid), 10)
@@ -123,7 +136,7 @@ def test_a_job_whose_ray_actor_dies_is_failed_by_the_scheduler(
     monkeypatch.setenv("FLYWHEEL_JOB_DEAD_AFTER_S", "600")  # detection must come from Ray, not from silence
     job_id = _submit(session, user, kind="sleep", experiment="ray", overrides={"seconds": 60, "steps": 600}).id
     with running_scheduler(runner="ray", slots=1):
-        running = wait_for(lambda: (j := job_state(job_id)).status == "running" and j.pid and j, 60)
+        running = _running(job_id)
         actor_pid = int(Path(f"/proc/{running.pid}/stat").read_text().split(") ")[1].split()[1])  # its parent
         os.kill(actor_pid, signal.SIGKILL)  # the Ray worker hosting the job dies (OOM killer, lost node)
         job = _ended(job_id, 30)
@@ -135,7 +148,7 @@ def test_a_job_whose_ray_actor_dies_is_failed_by_the_scheduler(
 def test_a_new_runner_finds_the_job_from_its_json_handle(ray_jobs: Any, session: Session, user: User) -> None:
     job_id = _submit(session, user, kind="sleep", experiment="ray", overrides={"seconds": 60, "steps": 600}).id
     with running_scheduler(runner="ray", slots=1):
-        running = wait_for(lambda: (j := job_state(job_id)).status == "running" and j.pid and j, 60)
+        running = _running(job_id)
         handle = json.loads(json.dumps(running.handle))
         fresh = RayRunner()  # what a restarted scheduler has: the handle, nothing in memory
         assert fresh.poll(handle) is None

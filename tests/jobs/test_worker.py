@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from flywheel.jobs.cancel import cancel_job
 from flywheel.jobs.models import Job
+from flywheel.jobs.runners import get_runner
 from flywheel.jobs.schemas import JobSubmit
 from flywheel.jobs.submit import submit
 from flywheel.platform.models import Asset, Iteration, User
@@ -84,6 +85,30 @@ def test_cancelling_a_running_job_kills_its_process_group(project: object, sessi
     job = job_state(job_id)
     assert (job.status, job.reason) == ("cancelled", "cancelled by user")
     assert job.log_asset_id is not None and _iteration_status(job) == "cancelled"
+
+
+def test_a_cancel_wins_over_the_scheduler_seeing_the_killed_process_exit(
+    project: object, session: Session, user: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The kill happens before the job is marked cancelled; however long that takes, the scheduler (which
+    sees the process end within 0.1 s) must not fail the job as crashed in between."""
+    runner = get_runner("local")
+    real_kill = runner.kill
+
+    def slow_kill(handle: dict, *, graceful: bool = False) -> None:
+        real_kill(handle, graceful=graceful)
+        time.sleep(1.0)  # ten scheduler ticks between the kill and the end of the cancel
+
+    monkeypatch.setattr(runner, "kill", slow_kill)
+    job_id = sleep_job(session, user, seconds=60, steps=600).id
+    with running_scheduler(slots=1):
+        wait_for(lambda: (j := job_state(job_id)).status == "running" and j.pid and j, 30)
+        cancel_job(session, user, job_id)
+        session.commit()
+        time.sleep(0.5)  # the scheduler's late attempt to end the job must lose, quietly
+    job = job_state(job_id)
+    assert (job.status, job.reason, job.error) == ("cancelled", "cancelled by user", "")
+    assert _iteration_status(job) == "cancelled"
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
