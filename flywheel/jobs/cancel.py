@@ -8,12 +8,12 @@ Example:
 
 from __future__ import annotations
 
-from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from flywheel.errors import Conflict
 from flywheel.jobs.access import get_job
 from flywheel.jobs.ending import end_job
+from flywheel.jobs.lifecycle import hold
 from flywheel.jobs.models import ACTIVE_STATUSES, Job
 from flywheel.jobs.runners import get_runner
 from flywheel.platform.models import User
@@ -38,7 +38,7 @@ def cancel(session: Session, job: Job, *, reason: str = "cancelled by user") -> 
         if job.status not in ACTIVE_STATUSES:
             raise Conflict(f"job {job.id} is already {job.status}",
                            hint="Only queued or running jobs can be cancelled.")
-        if not _hold(session, job, reason):
+        if not hold(session, job, reason):
             session.refresh(job)
             continue
         if job.handle:
@@ -48,10 +48,3 @@ def cancel(session: Session, job: Job, *, reason: str = "cancelled by user") -> 
         return end_job(session, job, "cancelled", reason=reason)
     raise Conflict(f"job {job.id} kept changing state; try again")
 
-
-def _hold(session: Session, job: Job, reason: str) -> bool:
-    """Mark the stop on the job's row if it is still in the state we read (the row stays locked until
-    the caller's transaction ends); False if another process moved it first."""
-    result = session.execute(update(Job).where(Job.id == job.id, Job.status == job.status)
-                             .values(stop_requested=reason).execution_options(synchronize_session=False))
-    return result.rowcount == 1  # type: ignore[attr-defined]

@@ -107,6 +107,18 @@ def move(
     return job
 
 
+def hold(session: Session, job: Job, stop_reason: str) -> bool:
+    """Before killing a job's process: write `stop_reason` on its row if the job is still in the state
+    last read; False if another process moved it first.
+
+    The row stays locked until the caller's transaction ends, so whoever sees the killed process exit
+    (a scheduler's watch) cannot end the job (as `crashed`) before the killer ends it with its reason.
+    """
+    result = session.execute(update(Job).where(Job.id == job.id, Job.status == job.status)
+                             .values(stop_requested=stop_reason).execution_options(synchronize_session=False))
+    return result.rowcount == 1  # type: ignore[attr-defined]
+
+
 def note(session: Session, job: Job, message: str, *, reason: str = "") -> None:
     """Record an event inside a state (a stop request, a heartbeat gap) without moving the job."""
     session.add(JobEvent(job_id=job.id, from_status=job.status, to_status=job.status, reason=reason,

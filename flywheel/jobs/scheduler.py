@@ -39,7 +39,7 @@ from sqlalchemy.orm import Session
 
 from flywheel.errors import Conflict
 from flywheel.jobs.ending import STOP_STATES, end_job
-from flywheel.jobs.lifecycle import note
+from flywheel.jobs.lifecycle import hold, note
 from flywheel.jobs.models import Job, JobEvent
 from flywheel.jobs.queue import RUNNING, claim_next, requeue
 from flywheel.jobs.runners import Handle, get_runner
@@ -162,6 +162,8 @@ class Scheduler:
                                    job.stop_requested, "killed: did not stop within the grace period")
 
     def _kill(self, session: Session, job: Job, status: str, reason: str, message: str) -> None:
+        if not hold(session, job, reason):
+            return  # it ended (or moved) meanwhile
         handle = _handle(job)
         if handle is not None:
             runner = get_runner(job.runner)
