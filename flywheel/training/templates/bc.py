@@ -36,7 +36,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from pydantic import BaseModel, Field
@@ -44,6 +44,9 @@ from pydantic import BaseModel, Field
 from flywheel.errors import InvalidInput
 from flywheel.training.base import RunContext, RunResult, Template
 from flywheel.training.templates.common import RLConfig
+
+if TYPE_CHECKING:  # runtime imports torch and Stable-Baselines3; the registry must load without them
+    from flywheel.training.templates.runtime import Resources
 
 #: Steps whose mean reward is the bootstrapped tail of a truncated episode (:func:`mc_returns`). Episodes whose
 #: metadata lacks ``terminated`` (recorded elsewhere than :mod:`flywheel.training.demos`) count as truncated.
@@ -316,14 +319,18 @@ def ppo_config_for(config: Any) -> Any:
     return PPOConfig(**shared)
 
 
-def build_model(config: Any, *, n_envs: int = 1) -> tuple[Any, Any]:
-    """The PPO model (and its vec env) that BC-style templates fit: ``ppo.make_model`` on ``config``'s env."""
+def build_model(config: Any, keep: Resources, *, n_envs: int = 1) -> tuple[Any, Any]:
+    """The PPO model (and its vec env) that BC-style templates fit: ``ppo.make_model`` on ``config``'s env.
+
+    The vec env is handed to ``keep`` (the run's :class:`~flywheel.training.templates.runtime.Resources`) as soon
+    as it exists, so it is closed even if building the model fails.
+    """
     from flywheel.training.envs import make_vec_env
     from flywheel.training.templates.common import wrapper_kwargs
     from flywheel.training.templates.ppo import make_model
 
-    venv = make_vec_env(config.env_id, config.env_kwargs, n_envs=n_envs, seed=config.seed,
-                        discretize=config.discretize, **wrapper_kwargs(config))
+    venv = keep(make_vec_env(config.env_id, config.env_kwargs, n_envs=n_envs, seed=config.seed,
+                             discretize=config.discretize, **wrapper_kwargs(config)))
     return make_model(ppo_config_for(config), venv), venv
 
 
@@ -348,19 +355,18 @@ class BCTemplate(Template):
         from flywheel.training.envs import make_env
         from flywheel.training.templates import runtime
 
-        # 1. inputs checked before any work: the env, then every dataset's features against its spaces
-        env = make_env(config.env_id, config.env_kwargs, discretize=config.discretize)
-        demos = load_demonstrations(ctx.inputs.dataset_roots, env, gamma=config.gamma)
-        env.close()
-        # 2. seeds, threads, config.json
-        runtime.start_run(config, ctx)
-        # 3. PPO's network (optionally from a checkpoint), so model.zip loads with PPO.load
-        model, venv = build_model(config)
-        runtime.load_init_checkpoint(model, ctx)
-        # 4-5. actor by regression, critic on Monte-Carlo returns
-        clone(model, demos, config, ctx)
-        # 6. save, export, evaluate; the demonstrations are the environment interaction used
-        result = runtime.finish(model, config, ctx, algorithm="PPO", env_steps=demos.frames,
-                                env_episodes=demos.episodes, discretize=config.discretize)
-        venv.close()
-        return result
+        with runtime.Resources() as keep:  # the envs are closed however the run ends
+            # 1. inputs checked before any work: the env, then every dataset's features against its spaces
+            env = keep(make_env(config.env_id, config.env_kwargs, discretize=config.discretize))
+            demos = load_demonstrations(ctx.inputs.dataset_roots, env, gamma=config.gamma)
+            keep.close(env)
+            # 2. seeds, threads, config.json
+            runtime.start_run(config, ctx)
+            # 3. PPO's network (optionally from a checkpoint), so model.zip loads with PPO.load
+            model, _ = build_model(config, keep)
+            runtime.load_init_checkpoint(model, ctx)
+            # 4-5. actor by regression, critic on Monte-Carlo returns
+            clone(model, demos, config, ctx)
+            # 6. save, export, evaluate; the demonstrations are the environment interaction used
+            return runtime.finish(model, config, ctx, algorithm="PPO", env_steps=demos.frames,
+                                  env_episodes=demos.episodes, discretize=config.discretize)

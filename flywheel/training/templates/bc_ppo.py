@@ -72,31 +72,30 @@ class BCPPOTemplate(Template):
         from flywheel.training.templates import runtime
         from flywheel.training.templates.bc import build_model, clone, load_demonstrations
 
-        # 1. inputs checked before any work
-        env = make_env(config.env_id, config.env_kwargs, discretize=config.discretize)
-        demos = load_demonstrations(ctx.inputs.dataset_roots, env, gamma=config.gamma)
-        env.close()
-        # 2. seeds, threads, config.json
-        runtime.start_run(config, ctx)
-        # 3. PPO's network on the training envs (optionally from a checkpoint)
-        model, venv = build_model(config, n_envs=config.n_envs)
-        runtime.load_init_checkpoint(model, ctx)
-        model.set_logger(runtime.sb3_logger(ctx))
-        # 4. behavioural cloning: actor, then critic
-        clone(model, demos, config, ctx)
-        if config.eval_every:  # the curve starts where BC left off (same episodes as the callback's evaluations)
-            clone_eval = evaluate(model, config.env_id, config.eval_env_kwargs or config.env_kwargs,
-                                  episodes=min(config.eval_episodes, 5), seed=config.seed + 1_000_000, record=False,
+        with runtime.Resources() as keep:  # envs, logger and callback are closed however the run ends
+            # 1. inputs checked before any work
+            env = keep(make_env(config.env_id, config.env_kwargs, discretize=config.discretize))
+            demos = load_demonstrations(ctx.inputs.dataset_roots, env, gamma=config.gamma)
+            keep.close(env)
+            # 2. seeds, threads, config.json
+            runtime.start_run(config, ctx)
+            # 3. PPO's network on the training envs (optionally from a checkpoint)
+            model, venv = build_model(config, keep, n_envs=config.n_envs)
+            runtime.load_init_checkpoint(model, ctx)
+            model.set_logger(keep(runtime.sb3_logger(ctx)))
+            # 4. behavioural cloning: actor, then critic
+            clone(model, demos, config, ctx)
+            if config.eval_every:  # the curve starts where BC left off (same episodes as the callback's evaluations)
+                clone_eval = evaluate(model, config.env_id, config.eval_env_kwargs or config.env_kwargs,
+                                      episodes=min(config.eval_episodes, 5), seed=config.seed + 1_000_000,
+                                      record=False, discretize=config.discretize)
+                ctx.log_metrics(0, {**runtime.eval_metrics(clone_eval), "charts/episodes": 0.0})
+            # 5. PPO fine-tuning of the same network
+            callback = keep(runtime.RunCallback(ctx, config, discretize=config.discretize))
+            if not ctx.should_stop():
+                model.learn(total_timesteps=config.total_timesteps, callback=callback, log_interval=1)
+            # 6. save, export, evaluate; the demonstrations count as environment interaction
+            return runtime.finish(model, config, ctx, algorithm="PPO",
+                                  env_steps=demos.frames + int(model.num_timesteps),
+                                  env_episodes=demos.episodes + runtime.count_episodes(venv),
                                   discretize=config.discretize)
-            ctx.log_metrics(0, {**runtime.eval_metrics(clone_eval), "charts/episodes": 0.0})
-        # 5. PPO fine-tuning of the same network
-        callback = runtime.RunCallback(ctx, config, discretize=config.discretize)
-        if not ctx.should_stop():
-            model.learn(total_timesteps=config.total_timesteps, callback=callback, log_interval=1)
-        # 6. save, export, evaluate; the demonstrations count as environment interaction
-        result = runtime.finish(model, config, ctx, algorithm="PPO",
-                                env_steps=demos.frames + int(model.num_timesteps),
-                                env_episodes=demos.episodes + runtime.count_episodes(venv),
-                                discretize=config.discretize)
-        venv.close()
-        return result

@@ -129,52 +129,52 @@ class DAggerTemplate(Template):
         from flywheel.training.templates import runtime
         from flywheel.training.templates.bc import Demonstrations, build_model, clone, fit_policy, load_demonstrations
 
-        # 1. inputs checked before any work: the env (and labeller), the seed datasets' features
-        env = make_env(config.env_id, config.env_kwargs, discretize=config.discretize)
-        labeller = (self.labeller_factory or expert_for)(env)
-        seeded = (load_demonstrations(ctx.inputs.dataset_roots, env, gamma=config.gamma)
-                  if ctx.inputs.dataset_roots else None)
-        runtime.start_run(config, ctx)
-        model, venv = build_model(config)
-        runtime.load_init_checkpoint(model, ctx)
-        if seeded is not None:
-            clone(model, seeded, config, ctx)
-        discrete = isinstance(env.action_space, spaces.Discrete)
-        learner = as_policy(model, deterministic=True)
-        rng = np.random.default_rng(config.seed)
-        all_obs: list[np.ndarray] = [] if seeded is None else [seeded.obs]
-        all_actions: list[np.ndarray] = [] if seeded is None else [seeded.actions]
-        steps = seeded.frames if seeded is not None else 0
-        episodes = seeded.episodes if seeded is not None else 0
-        optimizer = None
-        for i in range(config.iterations):
-            if ctx.should_stop():
-                break
-            # 2a-b. roll out the β-mixture, label every visited state
-            beta = config.beta(i)
-            returns = []
-            for _ in range(config.episodes_per_iteration):
-                obs, labels, ret, n = rollout(env, learner, labeller, beta=beta, seed=config.seed + episodes, rng=rng)
-                steps += n
-                episodes += 1
-                returns.append(ret)
-                if obs:
-                    all_obs.append(np.stack(obs))
-                    all_actions.append(np.asarray(labels, dtype=np.int64).reshape(-1) if discrete
-                                       else np.asarray(labels, dtype=np.float32).reshape(len(labels), -1))
-            # 2c-d. aggregate, refit the actor (warm start)
-            if all_obs:
-                data = Demonstrations(np.concatenate(all_obs), np.concatenate(all_actions),
-                                      np.zeros(sum(len(o) for o in all_obs), np.float32), episodes)
-                optimizer = fit_policy(model.policy, data, config, seed=config.seed + i, optimizer=optimizer,
-                                       should_stop=ctx.should_stop)
-            ctx.log_metrics(steps, {"charts/dagger_iteration": float(i), "charts/beta": beta,
-                                    "charts/rollout_return": float(np.mean(returns)),
-                                    "charts/aggregate_size": float(sum(len(o) for o in all_obs)),
-                                    "charts/episodes": float(episodes)})
-        env.close()
-        # 3. save, export, evaluate; every rollout counts
-        result = runtime.finish(model, config, ctx, algorithm="PPO", env_steps=steps, env_episodes=episodes,
-                                discretize=config.discretize)
-        venv.close()
-        return result
+        with runtime.Resources() as keep:  # the envs are closed however the run ends
+            # 1. inputs checked before any work: the env (and labeller), the seed datasets' features
+            env = keep(make_env(config.env_id, config.env_kwargs, discretize=config.discretize))
+            labeller = (self.labeller_factory or expert_for)(env)
+            seeded = (load_demonstrations(ctx.inputs.dataset_roots, env, gamma=config.gamma)
+                      if ctx.inputs.dataset_roots else None)
+            runtime.start_run(config, ctx)
+            model, _ = build_model(config, keep)
+            runtime.load_init_checkpoint(model, ctx)
+            if seeded is not None:
+                clone(model, seeded, config, ctx)
+            discrete = isinstance(env.action_space, spaces.Discrete)
+            learner = as_policy(model, deterministic=True)
+            rng = np.random.default_rng(config.seed)
+            all_obs: list[np.ndarray] = [] if seeded is None else [seeded.obs]
+            all_actions: list[np.ndarray] = [] if seeded is None else [seeded.actions]
+            steps = seeded.frames if seeded is not None else 0
+            episodes = seeded.episodes if seeded is not None else 0
+            optimizer = None
+            for i in range(config.iterations):
+                if ctx.should_stop():
+                    break
+                # 2a-b. roll out the β-mixture, label every visited state
+                beta = config.beta(i)
+                returns = []
+                for _ in range(config.episodes_per_iteration):
+                    obs, labels, ret, n = rollout(env, learner, labeller, beta=beta, seed=config.seed + episodes,
+                                                  rng=rng)
+                    steps += n
+                    episodes += 1
+                    returns.append(ret)
+                    if obs:
+                        all_obs.append(np.stack(obs))
+                        all_actions.append(np.asarray(labels, dtype=np.int64).reshape(-1) if discrete
+                                           else np.asarray(labels, dtype=np.float32).reshape(len(labels), -1))
+                # 2c-d. aggregate, refit the actor (warm start)
+                if all_obs:
+                    data = Demonstrations(np.concatenate(all_obs), np.concatenate(all_actions),
+                                          np.zeros(sum(len(o) for o in all_obs), np.float32), episodes)
+                    optimizer = fit_policy(model.policy, data, config, seed=config.seed + i, optimizer=optimizer,
+                                           should_stop=ctx.should_stop)
+                ctx.log_metrics(steps, {"charts/dagger_iteration": float(i), "charts/beta": beta,
+                                        "charts/rollout_return": float(np.mean(returns)),
+                                        "charts/aggregate_size": float(sum(len(o) for o in all_obs)),
+                                        "charts/episodes": float(episodes)})
+            keep.close(env)
+            # 3. save, export, evaluate; every rollout counts
+            return runtime.finish(model, config, ctx, algorithm="PPO", env_steps=steps, env_episodes=episodes,
+                                  discretize=config.discretize)

@@ -82,18 +82,17 @@ class DQNTemplate(Template):
 
         # 1. seeds, threads, config.json
         runtime.start_run(config, ctx)
-        # 2. the discretised environment (refused here if the task's actions are not a 2-D Box)
-        venv = make_vec_env(config.env_id, config.env_kwargs, n_envs=1, seed=config.seed,
-                            discretize=config.discretize, **wrapper_kwargs(config))
-        # 3. model, optionally initialised from a checkpoint
-        model = make_model(config, venv)
-        runtime.load_init_checkpoint(model, ctx)
-        model.set_logger(runtime.sb3_logger(ctx))
-        # 4. learn (logs after every episode), stop early on ctx.should_stop()
-        callback = runtime.RunCallback(ctx, config, discretize=config.discretize)
-        model.learn(total_timesteps=config.total_timesteps, callback=callback, log_interval=1)
-        # 5. save, export, evaluate on the same discretisation
-        result = runtime.finish(model, config, ctx, algorithm="DQN", env_steps=int(model.num_timesteps),
-                                env_episodes=runtime.count_episodes(venv), discretize=config.discretize)
-        venv.close()
-        return result
+        with runtime.Resources() as keep:  # envs, logger and callback are closed however the run ends
+            # 2. the discretised environment (refused here if the task's actions are not a 2-D Box)
+            venv = keep(make_vec_env(config.env_id, config.env_kwargs, n_envs=1, seed=config.seed,
+                                     discretize=config.discretize, **wrapper_kwargs(config)))
+            # 3. model, optionally initialised from a checkpoint
+            model = make_model(config, venv)
+            runtime.load_init_checkpoint(model, ctx)
+            model.set_logger(keep(runtime.sb3_logger(ctx)))
+            # 4. learn (logs after every episode), stop early on ctx.should_stop()
+            callback = keep(runtime.RunCallback(ctx, config, discretize=config.discretize))
+            model.learn(total_timesteps=config.total_timesteps, callback=callback, log_interval=1)
+            # 5. save, export, evaluate on the same discretisation
+            return runtime.finish(model, config, ctx, algorithm="DQN", env_steps=int(model.num_timesteps),
+                                  env_episodes=runtime.count_episodes(venv), discretize=config.discretize)

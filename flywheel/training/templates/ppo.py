@@ -89,18 +89,17 @@ class PPOTemplate(Template):
 
         # 1. seeds, threads, config.json
         runtime.start_run(config, ctx)
-        # 2. environments (bad env ids / kwargs are refused here, before any training)
-        venv = make_vec_env(config.env_id, config.env_kwargs, n_envs=config.n_envs, seed=config.seed,
-                            **wrapper_kwargs(config))
-        # 3. model, optionally initialised from a checkpoint
-        model = make_model(config, venv)
-        runtime.load_init_checkpoint(model, ctx)
-        model.set_logger(runtime.sb3_logger(ctx))
-        # 4. learn; the callback stops early on ctx.should_stop() and logs eval/ metrics every eval_every steps
-        callback = runtime.RunCallback(ctx, config)
-        model.learn(total_timesteps=config.total_timesteps, callback=callback, log_interval=1)
-        # 5. save, export, evaluate
-        result = runtime.finish(model, config, ctx, algorithm="PPO", env_steps=int(model.num_timesteps),
-                                env_episodes=runtime.count_episodes(venv))
-        venv.close()
-        return result
+        with runtime.Resources() as keep:  # envs, logger and callback are closed however the run ends
+            # 2. environments (bad env ids / kwargs are refused here, before any training)
+            venv = keep(make_vec_env(config.env_id, config.env_kwargs, n_envs=config.n_envs, seed=config.seed,
+                                     **wrapper_kwargs(config)))
+            # 3. model, optionally initialised from a checkpoint
+            model = make_model(config, venv)
+            runtime.load_init_checkpoint(model, ctx)
+            model.set_logger(keep(runtime.sb3_logger(ctx)))
+            # 4. learn; the callback stops early on ctx.should_stop() and logs eval/ metrics every eval_every steps
+            callback = keep(runtime.RunCallback(ctx, config))
+            model.learn(total_timesteps=config.total_timesteps, callback=callback, log_interval=1)
+            # 5. save, export, evaluate
+            return runtime.finish(model, config, ctx, algorithm="PPO", env_steps=int(model.num_timesteps),
+                                  env_episodes=runtime.count_episodes(venv))

@@ -1,8 +1,10 @@
-"""What every template does the same way at run time: seeding, config.json, metrics, stopping, finishing.
+"""What every template does the same way at run time: seeding, config.json, metrics, stopping, finishing, closing.
 
 A template module reads top to bottom (config → env → model → learn → :func:`finish`) and calls these
 helpers for the parts that must not differ between recipes:
 
+- :class:`Resources`: the ``with`` block a run's body sits in; everything handed to ``keep(…)`` (envs, the SB3
+  logger, the :class:`RunCallback`) is closed when the run ends, whether it returns or raises.
 - :func:`start_run`: threads, seeds (Python, numpy, torch), ``config.json`` in the workdir.
 - :func:`sb3_logger`: Stable-Baselines3's logger writing TensorBoard files under ``workdir/tensorboard`` and
   every dump to ``ctx.log_metrics`` with namespaced keys (``train/…`` → ``losses/…``, ``rollout/…`` and
@@ -12,8 +14,7 @@ helpers for the parts that must not differ between recipes:
 - :func:`load_init_checkpoint`: start from ``ctx.inputs.init_checkpoint`` (any ``model.zip`` whose network
   matches, e.g. a BC-trained ``PPO`` policy for BC→PPO).
 - :func:`finish`: save ``model.zip``, export ``model.onnx``, evaluate the exported actor (and the training env
-  too when the evaluation env differs, for the generalisation gap), close the SB3 logger, return the
-  :class:`RunResult`.
+  too when the evaluation env differs, for the generalisation gap), return the :class:`RunResult`.
 
 Templates that do not train with SB3's ``learn`` (BC, DAgger) still build an SB3 model (e.g. a ``PPO`` whose
 ``ActorCriticPolicy`` they fit by regression) so that :func:`finish` saves, exports and evaluates it the same way.
@@ -34,7 +35,8 @@ import os
 import random
 import time
 from pathlib import Path
-from typing import Any
+from types import TracebackType
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 import torch
@@ -56,6 +58,69 @@ CHECKPOINT = "model.zip"
 ONNX = "model.onnx"
 CONFIG = "config.json"
 TENSORBOARD = "tensorboard"
+
+
+class Closeable(Protocol):
+    """Anything a run opens and must release: an env, a vec env, the SB3 logger, a :class:`RunCallback`."""
+
+    def close(self) -> None: ...
+
+
+C = TypeVar("C", bound=Closeable)
+
+
+class Resources:
+    """What a run opened, closed in reverse order when its ``with`` block ends, whether it returns or raises.
+
+    A run that raises (a checkpoint that does not fit, an env that crashes, a ``KeyboardInterrupt``) must not
+    leave a TensorBoard writer thread, an open event file or envs behind in a process that goes on (``flywheel
+    train``, in-process autoresearch trials, tests). ``keep(x)`` returns ``x`` and closes it at the end;
+    ``keep.close(x)`` closes one early (an env only needed to check the inputs). Closing adds nothing per step.
+
+    When the run raised, its exception is the one that propagates; a ``close`` failing on the way is added to
+    it as a note. When the run returned, the first ``close`` that fails raises (after the others are closed).
+
+    Example:
+        >>> from flywheel.training.envs import make_env, make_vec_env
+        >>> with Resources() as keep:
+        ...     venv = keep(make_vec_env("flywheel/Track-v0"))
+        ...     env = keep(make_env("flywheel/Track-v0"))
+        ...     keep.close(env)  # done with it: closed now, not again at the end
+        ...     venv.num_envs
+        1
+    """
+
+    def __init__(self) -> None:
+        self._open: list[Closeable] = []
+
+    def __call__(self, resource: C) -> C:
+        """Close ``resource`` when the run ends; return it."""
+        self._open.append(resource)
+        return resource
+
+    def close(self, resource: Closeable) -> None:
+        """Close ``resource`` now rather than at the end of the run."""
+        self._open = [kept for kept in self._open if kept is not resource]
+        resource.close()
+
+    def __enter__(self) -> Resources:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        failed: Exception | None = None
+        while self._open:
+            resource = self._open.pop()
+            try:
+                resource.close()
+            except Exception as error:  # close the rest; never hide the run's own exception
+                blamed = exc if exc is not None else failed
+                if blamed is None:
+                    failed = error
+                else:
+                    blamed.add_note(f"closing {type(resource).__name__} also failed: {error!r}")
+        if failed is not None:
+            raise failed
 
 
 def start_run(config: TemplateConfig, ctx: RunContext) -> None:
@@ -88,8 +153,11 @@ class MetricsWriter(KVWriter):
         """Nothing to release (``ctx.log_metrics`` opens its file per line)."""
 
 
-def sb3_logger(ctx: RunContext) -> Any:
-    """An SB3 ``Logger`` writing TensorBoard events to ``workdir/tensorboard`` and metrics to ``ctx``."""
+def sb3_logger(ctx: RunContext) -> Logger:
+    """An SB3 ``Logger`` writing TensorBoard events to ``workdir/tensorboard`` and metrics to ``ctx``.
+
+    Its ``close`` ends TensorBoard's writer thread and event file: templates hand it to :class:`Resources`.
+    """
     folder = ctx.workdir / TENSORBOARD
     folder.mkdir(parents=True, exist_ok=True)
     return Logger(str(folder), [TensorBoardOutputFormat(str(folder)), MetricsWriter(ctx)])
@@ -145,8 +213,13 @@ class RunCallback(BaseCallback):
 
     def _on_training_end(self) -> None:
         self.logger.dump(step=self.num_timesteps)  # the last update's losses (PPO dumps before training)
+        self.close()
+
+    def close(self) -> None:
+        """Close the evaluation env, if one was built (at the end of training, or of a run that raised)."""
         if self._eval_env is not None:
             self._eval_env.close()
+            self._eval_env = None
 
 
 def eval_metrics(summary: EvalSummary, prefix: str = "eval/") -> dict[str, float]:
@@ -235,9 +308,6 @@ def finish(model: Any, config: TemplateConfig, ctx: RunContext, *, algorithm: st
         metrics.update(eval_metrics(train, prefix="eval/train_env_"))
         metrics["eval/generalisation_gap"] = generalisation_gap(train, summary)
     ctx.log_metrics(env_steps, metrics)
-    sb3_log = getattr(model, "_logger", None)  # set by sb3_logger (or by learn); BC never has one
-    if sb3_log is not None:
-        sb3_log.close()  # TensorBoard's writer thread and event file end with the run
     return RunResult(
         checkpoint=checkpoint,
         algorithm=algorithm,

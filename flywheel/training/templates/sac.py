@@ -76,17 +76,17 @@ class SACTemplate(Template):
 
         # 1. seeds, threads, config.json
         runtime.start_run(config, ctx)
-        # 2. environment
-        venv = make_vec_env(config.env_id, config.env_kwargs, n_envs=1, seed=config.seed, **wrapper_kwargs(config))
-        # 3. model (refused for discrete actions), optionally initialised from a checkpoint
-        model = make_model(config, venv)
-        runtime.load_init_checkpoint(model, ctx)
-        model.set_logger(runtime.sb3_logger(ctx))
-        # 4. learn (logs after every episode), stop early on ctx.should_stop()
-        callback = runtime.RunCallback(ctx, config)
-        model.learn(total_timesteps=config.total_timesteps, callback=callback, log_interval=1)
-        # 5. save, export, evaluate
-        result = runtime.finish(model, config, ctx, algorithm="SAC", env_steps=int(model.num_timesteps),
-                                env_episodes=runtime.count_episodes(venv))
-        venv.close()
-        return result
+        with runtime.Resources() as keep:  # envs, logger and callback are closed however the run ends
+            # 2. environment
+            venv = keep(make_vec_env(config.env_id, config.env_kwargs, n_envs=1, seed=config.seed,
+                                     **wrapper_kwargs(config)))
+            # 3. model (refused for discrete actions), optionally initialised from a checkpoint
+            model = make_model(config, venv)
+            runtime.load_init_checkpoint(model, ctx)
+            model.set_logger(keep(runtime.sb3_logger(ctx)))
+            # 4. learn (logs after every episode), stop early on ctx.should_stop()
+            callback = keep(runtime.RunCallback(ctx, config))
+            model.learn(total_timesteps=config.total_timesteps, callback=callback, log_interval=1)
+            # 5. save, export, evaluate
+            return runtime.finish(model, config, ctx, algorithm="SAC", env_steps=int(model.num_timesteps),
+                                  env_episodes=runtime.count_episodes(venv))
