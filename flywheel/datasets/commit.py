@@ -14,8 +14,9 @@ saved within half a second, so a fast recording loop is seldom interrupted: the 
 its hunger for the GIL) comes in a few bursts instead of one per episode.
 
 After a crash, ``recover`` (run by every writer open, by compaction, and by edits when no writer is
-alive) commits the pending episodes whose data is whole and drops the rest; ``pending_tail`` shows
-readers the same episodes without writing anything.
+alive) commits the pending episodes whose data is whole and drops the rest (first those an earlier
+version's journal holds, ``legacy_journal.py``); ``pending_tail`` shows readers the same episodes
+without writing anything.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -173,31 +175,55 @@ def visible_records(root: Path, records: list[EpisodeRecord], video_keys: list[s
 def recover(root: Path, records: list[EpisodeRecord], video_keys: list[str]) -> list[EpisodeRecord]:
     """Commit the whole pending episodes left by a crash, then clear the pending log.
 
-    Call with the folder's write and edit locks held. Returns the committed records after recovery.
+    Episodes an earlier Flywheel left in its own pending journal are committed first
+    (``legacy_journal.py``). Call with the folder's write and edit locks held. Returns the committed
+    records after recovery.
     """
+    from flywheel.datasets.legacy_journal import recover_legacy  # it commits through this module
+
+    records = recover_legacy(root, records, video_keys)
     tail = pending_tail(root, records, video_keys)
-    if tail:
-        present: list[Path] = []
-        missing: list[tuple[Path, Any]] = []
-        for record, entry in tail:
-            present += [video_file(root, key, record.episode_index) for key in video_keys]
-            path = data_file(root, record.episode_index)
-            if parquet_rows(path) == record.total_frames:
-                present.append(path)
-                continue
-            payload = read_payload(root / PENDING_PATH, entry)
-            if payload is None:  # _complete read it whole a moment ago
-                raise DatasetCorruptError("its pending data vanished during recovery",
-                                          episode_index=record.episode_index)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            missing.append((path, payload))
-        in_parallel(fsync_file, [(path,) for path in present])
-        for folder in dict.fromkeys(path.parent for path in present):
-            fsync_dir(folder)
-        write_durably(missing)
-        append_bytes(root / SIDECAR_PATH, encode_events([entry.event for _, entry in tail]))
+    commit_saved(root, [(record, entry.event, partial(read_payload, root / PENDING_PATH, entry))
+                        for record, entry in tail], video_keys)
     clear_pending(root)
     return records + [r for r, _ in tail]
+
+
+#: A saved episode to commit: its record, its "add" event, and a function that returns its parquet bytes
+#: (None if they are gone), called only when its parquet file is not whole on disk already.
+SavedEpisode = tuple[EpisodeRecord, list[Any], Callable[[], Any]]
+
+
+def commit_saved(root: Path, saved: list[SavedEpisode], video_keys: list[str]) -> None:
+    """Commit episodes saved before a crash, in order, with one sidecar append (the commit point).
+
+    Their mp4 files and whole parquet files are fsynced; the parquet files not on disk yet are written
+    durably from their saved bytes; only then are their "add" events appended to the sidecar.
+
+    Raises:
+        DatasetCorruptError: an episode's saved bytes vanished after they were found whole.
+    """
+    if not saved:
+        return
+    present: list[Path] = []
+    missing: list[tuple[Path, Any]] = []
+    for record, _, payload_of in saved:
+        present += [video_file(root, key, record.episode_index) for key in video_keys]
+        path = data_file(root, record.episode_index)
+        if parquet_rows(path) == record.total_frames:
+            present.append(path)
+            continue
+        payload = payload_of()
+        if payload is None:  # the caller found it whole a moment ago
+            raise DatasetCorruptError("its pending data vanished during recovery",
+                                      episode_index=record.episode_index)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        missing.append((path, payload))
+    in_parallel(fsync_file, [(path,) for path in present])
+    for folder in dict.fromkeys(path.parent for path in present):
+        fsync_dir(folder)
+    write_durably(missing)
+    append_bytes(root / SIDECAR_PATH, encode_events([event for _, event, _ in saved]))
 
 
 def clear_pending(root: Path) -> None:
