@@ -16,6 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from flywheel.datasets.format import (
     EPISODES_PATH,
     EPISODES_STATS_PATH,
@@ -47,8 +49,17 @@ def task_line(task_index: int, task: str) -> bytes:
 
 
 def stats_line(episode_index: int, stats: dict[str, Any]) -> bytes:
-    """The ``episodes_stats.jsonl`` line of an episode."""
-    return _line({"episode_index": episode_index, "stats": stats})
+    """The ``episodes_stats.jsonl`` line of an episode (compact JSON, as ``json.loads`` reads it back).
+
+    Encoded with orjson: an episode's stats are hundreds of floats, and ``json.dumps`` took a fifth of
+    the committer's time on them (orjson is ~20x faster; both write the shortest repr of each float).
+
+    Example:
+        >>> stats_line(3, {"a": {"min": [0.5], "count": [2]}})
+        b'{"episode_index":3,"stats":{"a":{"min":[0.5],"count":[2]}}}\\n'
+    """
+    return orjson.dumps({"episode_index": episode_index, "stats": stats},
+                        option=orjson.OPT_APPEND_NEWLINE | orjson.OPT_SERIALIZE_NUMPY)
 
 
 def tasks_of(records: list[EpisodeRecord]) -> dict[str, int]:
