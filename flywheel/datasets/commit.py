@@ -134,11 +134,16 @@ def write_durably(files: list[tuple[Path, Any]]) -> None:
 # -- the pending tail --------------------------------------------------------------------------------
 
 
+def videos_written(root: Path, episode_index: int, video_keys: list[str]) -> bool:
+    """Whether every mp4 file of a saved episode is there and not empty (written before its save returned)."""
+    paths = [video_file(root, key, episode_index) for key in video_keys]
+    return all(path.is_file() and path.stat().st_size > 0 for path in paths)
+
+
 def _complete(root: Path, record: EpisodeRecord, entry: Entry, video_keys: list[str]) -> bool:
     """Whether a pending episode's mp4 files are there and its parquet data is whole (file or log)."""
     idx = record.episode_index
-    videos = [video_file(root, k, idx) for k in video_keys]
-    if not all(p.is_file() and p.stat().st_size > 0 for p in videos):
+    if not videos_written(root, idx, video_keys):
         return False
     if parquet_rows(data_file(root, idx)) == record.total_frames:
         return True

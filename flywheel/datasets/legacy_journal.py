@@ -42,14 +42,20 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from flywheel.datasets.commit import SavedEpisode, commit_saved, encode_parquet, episode_table, parquet_rows
+from flywheel.datasets.commit import (
+    SavedEpisode,
+    commit_saved,
+    encode_parquet,
+    episode_table,
+    parquet_rows,
+    videos_written,
+)
 from flywheel.datasets.format import (
     DEFAULT_FEATURES,
     PENDING_PATH,
     data_file,
     load_info,
     user_features,
-    video_file,
 )
 from flywheel.datasets.pending import read_entries
 from flywheel.datasets.records import EpisodeRecord, read_events, record_fields, record_from_event, schema_event
@@ -144,8 +150,7 @@ def _journal_events(path: Path) -> list[Any]:
 def _complete(root: Path, record: EpisodeRecord, video_keys: list[str], specs: _Specs) -> bool:
     """Whether a journaled episode's mp4 files are there and its parquet data is whole (file or raw)."""
     idx = record.episode_index
-    videos = [video_file(root, k, idx) for k in video_keys]
-    if not all(p.is_file() and p.stat().st_size > 0 for p in videos):
+    if not videos_written(root, idx, video_keys):
         return False
     return parquet_rows(data_file(root, idx)) == record.total_frames or _raw_whole(
         raw_file(root, idx), specs, record.total_frames)

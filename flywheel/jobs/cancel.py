@@ -47,4 +47,3 @@ def cancel(session: Session, job: Job, *, reason: str = "cancelled by user") -> 
             runner.release(job.handle)
         return end_job(session, job, "cancelled", reason=reason)
     raise Conflict(f"job {job.id} kept changing state; try again")
-
