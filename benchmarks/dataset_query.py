@@ -4,7 +4,9 @@ The sidecar log of a 10,000-episode dataset (5 append chunks, 3 tasks, trims, so
 labels as edit events) is written with Flywheel's own record functions; the episode files themselves
 play no part in a metadata query, so none are written. Timed:
 
-- cold: replay the log from disk (``load_records``) and run one query, as ``flywheel dataset query`` does;
+- cold: replay the log from disk (``load_records``) and run one query, as a program that holds only the
+  folder does (``flywheel dataset query`` and the API query the indexed catalog instead: its figure against
+  the 50 ms budget is ``benchmarks/dataset_catalog_query.py``'s);
 - warm: ``query_episodes`` over loaded records (time range + success + task + chunk, deleted hidden);
 - anchor: the same filter with a pandas boolean mask over a DataFrame of the records, measured in
   the same run (the tool a data scientist reaches for).
