@@ -6,7 +6,8 @@ starts (:class:`~flywheel.errors.InvalidInput` naming the field and the allowed 
 
 - :func:`make_env` builds one seeded env with the optional Flywheel wrappers, in a fixed order:
   ``DomainRandomization`` → ``Curriculum`` → ``SpeedReward`` → ``SafetyWrapper`` → ``DiscretizeAction``.
-- :func:`make_vec_env` builds a seeded Stable-Baselines3 ``DummyVecEnv`` of those (each with a ``Monitor``);
+- :func:`make_vec_env` builds a seeded :class:`~flywheel.training.vec_env.StepVecEnv` (SB3's ``DummyVecEnv``
+  without its per-step deep copy of infos) of those (each with a ``Monitor``);
   a safety layer that only counts is counted for the whole vec env at once.
 - :func:`expert_for` returns the scripted expert of any Flywheel task behind one protocol,
   :class:`Expert`: ``expert(obs) -> action`` in the *wrapped* env's action space (a discrete index after
@@ -151,7 +152,7 @@ def make_env(
 
 def make_vec_env(env_id: str, env_kwargs: dict[str, Any] | None = None, *, n_envs: int = 1, seed: int = 0,
                  **wrapper_kwargs: Any) -> Any:
-    """A Stable-Baselines3 ``DummyVecEnv`` of ``n_envs`` :func:`make_env` envs, each in a ``Monitor``.
+    """A :class:`~flywheel.training.vec_env.StepVecEnv` of ``n_envs`` :func:`make_env` envs, each in a ``Monitor``.
 
     Env ``i`` is seeded with ``seed + i``. ``wrapper_kwargs`` are :func:`make_env`'s wrapper arguments. A
     ``safety`` config that only counts (``mode="monitor"``, ``penalty_weight=0``) is counted for the whole vec
@@ -164,9 +165,9 @@ def make_vec_env(env_id: str, env_kwargs: dict[str, Any] | None = None, *, n_env
         (2, (2, 13))
     """
     from stable_baselines3.common.monitor import Monitor
-    from stable_baselines3.common.vec_env import DummyVecEnv
 
     from flywheel.safety.config import parse_safety_config
+    from flywheel.training.vec_env import StepVecEnv
 
     safety = wrapper_kwargs.pop("safety", None)
     safety = None if safety is None else parse_safety_config(safety)
@@ -177,7 +178,7 @@ def make_vec_env(env_id: str, env_kwargs: dict[str, Any] | None = None, *, n_env
     def factory(i: int) -> Callable[[], gym.Env]:
         return lambda: Monitor(make_env(env_id, env_kwargs, safety=per_copy, **wrapper_kwargs))
 
-    venv = DummyVecEnv([factory(i) for i in range(n_envs)])  # bad input is refused by the first copy
+    venv = StepVecEnv([factory(i) for i in range(n_envs)])  # bad input is refused by the first copy
     venv.seed(seed)
     venv.action_space.seed(seed)
     if not count_only:
