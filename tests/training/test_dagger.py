@@ -54,9 +54,13 @@ class CountingLabeller:
         self.expert = expert_for(env)
         self.calls = 0
         self.resets = 0
+        self.closed = 0
 
     def reset(self) -> None:
         self.resets += 1
+
+    def close(self) -> None:
+        self.closed += 1
 
     def __call__(self, obs: np.ndarray) -> Any:
         self.calls += 1
@@ -76,10 +80,29 @@ def test_the_labeller_is_pluggable_and_the_counts_are_honest(tmp_path: Path) -> 
     result = DAggerTemplate(labeller=factory).run(config, RunContext(tmp_path))
     labeller = made[0]
     assert result.env_episodes == 4 == labeller.resets
+    assert labeller.closed == 1  # closed once, when the run ended
     assert result.env_steps == labeller.calls  # one label request per environment step, no more, no less
     lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
     sizes = [json.loads(line)["charts/aggregate_size"] for line in lines if "charts/aggregate_size" in line]
     assert sizes[-1] == pytest.approx((labeller.calls + 1) // 2)  # unlabelled states are not aggregated
+
+
+def test_the_labeller_is_closed_when_the_run_fails(tmp_path: Path) -> None:
+    made: list[CountingLabeller] = []
+
+    def crash(obs: np.ndarray) -> Any:
+        raise RuntimeError("the labeller's operator walked away")
+
+    def factory(env: Any) -> CountingLabeller:
+        made.append(CountingLabeller(env))
+        made[-1].expert = crash
+        return made[-1]
+
+    config = parse_config("dagger", {"env_kwargs": {**TRACK, "max_steps": 50}, "iterations": 1,
+                                     "episodes_per_iteration": 1, "bc_epochs": 1, "eval_episodes": 1})
+    with pytest.raises(RuntimeError, match="walked away"):
+        DAggerTemplate(labeller=factory).run(config, RunContext(tmp_path))
+    assert made[0].closed == 1
 
 
 def test_dagger_refuses_bad_seed_datasets_before_any_work(tmp_path: Path) -> None:

@@ -46,7 +46,8 @@ from flywheel.training.base import RunContext, RunResult, Template
 from flywheel.training.templates.bc import BCFields
 from flywheel.training.templates.common import RLConfig
 
-#: A labeller answers the action to take in the env's current state (or None: no label); it may have reset().
+#: A labeller answers the action to take in the env's current state (or None: no label); it may have reset(),
+#: called at each episode's start, and close(), called when the run ends however it ends.
 Labeller = Callable[[Any], Any]
 #: Builds the labeller for an env (experts and humans both need to see that env).
 LabellerFactory = Callable[[Any], Labeller]
@@ -133,6 +134,8 @@ class DAggerTemplate(Template):
             # 1. inputs checked before any work: the env (and labeller), the seed datasets' features
             env = keep(make_env(config.env_id, config.env_kwargs, discretize=config.discretize))
             labeller = (self.labeller_factory or expert_for)(env)
+            if callable(getattr(labeller, "close", None)):
+                keep(labeller)  # a human labeller's session, a remote expert's connection
             seeded = (load_demonstrations(ctx.inputs.dataset_roots, env, gamma=config.gamma)
                       if ctx.inputs.dataset_roots else None)
             runtime.start_run(config, ctx)
