@@ -66,10 +66,9 @@ def count_violations(layer: SafetyLayer, actions: np.ndarray, starts: np.ndarray
     candidates[:-1][starts] = layer.rest
     known = np.where(np.isnan(candidates), 0, np.arange(len(candidates))[:, None, None])
     filled = np.take_along_axis(candidates, np.maximum.accumulate(known, axis=0), axis=0)
-    checked = finite.all(axis=2, keepdims=True)  # a non-finite component hides the range and rate checks
-    kinds = {
-        "range": checked & ((phys < layer.low - layer.tol) | (phys > layer.high + layer.tol)),
-        "rate": checked & (np.abs(phys - filled[:-1]) > layer.rate + layer.tol),
+    kinds = {  # a non-finite component is a `finite` violation; the others are still checked
+        "range": finite & ((phys < layer.low - layer.tol) | (phys > layer.high + layer.tol)),
+        "rate": finite & (np.abs(phys - filled[:-1]) > layer.rate + layer.tol),
         "finite": ~finite,
     }
     violating = (kinds["range"] | kinds["rate"] | kinds["finite"]).any(axis=2)

@@ -314,14 +314,12 @@ class SafetyLayer:
                 break
         else:
             return []
-        if np.isfinite(phys).all():
-            outside = (phys < self.low - self.tol) | (phys > self.high + self.tol)
-            change = np.abs(phys - self.previous)
-            fast = change > self.rate + self.tol
-            if not (outside.any() or fast.any()):
-                return []
-        else:
-            outside = fast = np.zeros(len(phys), bool)
+        # A non-finite component is a `finite` violation; the others are still checked for range and rate.
+        finite = np.isfinite(phys)
+        outside = finite & ((phys < self.low - self.tol) | (phys > self.high + self.tol))
+        fast = finite & (np.abs(phys - self.previous) > self.rate + self.tol)
+        if finite.all() and not (outside.any() or fast.any()):
+            return []
         found = []
         for i, dim in enumerate(self.dimensions):
             value = float(phys[i])

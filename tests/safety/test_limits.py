@@ -109,6 +109,16 @@ def test_non_finite_actions_are_violations_and_become_the_safe_action() -> None:
     np.testing.assert_allclose(car.clip([0.2, np.nan]), [0.2, 0.0])
 
 
+def test_a_non_finite_component_does_not_hide_the_others_violations() -> None:
+    layer = SafetyLayer([ActionDimension("steer", -1, 1), ActionDimension("throttle", 0, 1)],
+                        {"limits": {"throttle": [0, 0.5]}, "rate_limits": {"steer": 0.2}, "mode": "monitor"})
+    found = {(v.dimension, v.kind) for v in layer.apply([np.inf, 0.9]).violations}
+    assert found == {("steer", "finite"), ("throttle", "range")}
+    found = {(v.dimension, v.kind) for v in layer.apply([0.9, np.nan]).violations}
+    assert found == {("steer", "rate"), ("throttle", "finite")}  # steer's rate is checked from its last finite value
+    assert layer.stats.violations == {"steer.finite": 1, "throttle.range": 1, "steer.rate": 1, "throttle.finite": 1}
+
+
 def test_safe_action_is_no_throttle_for_the_car_and_hold_for_the_head(head: gym.Env) -> None:
     car = SafetyLayer.from_env(gym.make("flywheel/Track-v0"))
     assert car.safe_action([0.4, 0.9]).tolist() == [0.0, 0.0]
