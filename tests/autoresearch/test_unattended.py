@@ -36,7 +36,7 @@ from flywheel.platform.users import create_user
 from flywheel.store.engine import session_scope
 from tests.autoresearch.conftest import SPACE_YAML, remote_log
 from tests.autoresearch.objectives import quadratic
-from tests.jobs.conftest import wait_for, zombies_of
+from tests.jobs.conftest import children_of, wait_for, zombies_of
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 REPO = Path(__file__).resolve().parents[2]
@@ -48,7 +48,7 @@ def test_hundred_trials_no_hang_no_zombie_no_lost_or_duplicated_record(
     mirror = RunMirror.open(user_id=user.id, project=project.id, results_dir=folder, template="fn",
                             experiment="search", space=space.to_dict(), settings={})
     threads_before = threading.active_count()
-    zombies_before = zombies_of(os.getpid())
+    children_before = children_of(os.getpid())
     started = time.monotonic()
     loop = AutoresearchLoop(space=space, runner=FunctionTrials(quadratic), results_dir=folder, mirror=mirror,
                             remote=str(bare_repo), out=lambda line: None,
@@ -63,7 +63,7 @@ def test_hundred_trials_no_hang_no_zombie_no_lost_or_duplicated_record(
         rows = session.scalars(select(AutoresearchTrial).where(AutoresearchTrial.run_id == mirror.run_id)).all()
         assert sorted(r.number for r in rows) == list(range(1, 101)) and {r.status for r in rows} == {"ok"}
     assert len(remote_log(bare_repo)) == 4
-    assert zombies_of(os.getpid(), besides=zombies_before) == []
+    assert zombies_of(os.getpid(), besides=children_before) == []
     assert threading.active_count() <= threads_before
     assert loop.ctl is not None and loop.ctl.best is not None and loop.ctl.best.mean_reward > 9.9
     assert elapsed < 120, f"100 trivial trials took {elapsed:.0f} s"
@@ -72,7 +72,7 @@ def test_hundred_trials_no_hang_no_zombie_no_lost_or_duplicated_record(
 def test_a_hanging_trial_is_killed_at_its_timeout_and_recorded_timeout(
         project: Project, user: User, space: SearchSpace, tmp_path: Path) -> None:
     hang = iter([60.0, 0.0])
-    zombies_before = zombies_of(os.getpid())
+    children_before = children_of(os.getpid())
     runner = SleepJobTrials(quadratic, seconds=lambda params: next(hang), user_id=user.id, project=project.id,
                             experiment="search", timeout_s=60)
     loop = AutoresearchLoop(space=space, runner=runner, results_dir=tmp_path / "r", out=lambda line: None,
@@ -87,7 +87,7 @@ def test_a_hanging_trial_is_killed_at_its_timeout_and_recorded_timeout(
         assert [(j.status, j.reason) for j in jobs] == [("cancelled", "timeout"), ("completed", "")]
         pid = jobs[0].pid
     assert pid is None or (process_state(pid) in (None, "Z") and process_state(pid) is None)
-    wait_for(lambda: zombies_of(os.getpid(), besides=zombies_before) == [], 10)
+    wait_for(lambda: zombies_of(os.getpid(), besides=children_before) == [], 10)
 
 
 def _controller(env: dict[str, str], folder: Path, space_file: Path, trials: int) -> subprocess.Popen[bytes]:
@@ -104,7 +104,7 @@ def _recorded(folder: Path) -> int:
 
 
 def test_kill_9_mid_sweep_then_resume(ar_home: Path, session: Session, tmp_path: Path) -> None:
-    zombies_before = zombies_of(os.getpid())
+    children_before = children_of(os.getpid())
     owner, key = create_user(session, UserCreate(name="night"))
     create_project(session, owner, ProjectCreate(name="drive"))
     session.commit()
@@ -143,4 +143,4 @@ def test_kill_9_mid_sweep_then_resume(ar_home: Path, session: Session, tmp_path:
         assert s.query(Job).count() == 5  # no trial ran twice
     crowned = [r for r in records if r.champion]
     assert crowned and max(r.champion_reward or r.mean_reward for r in crowned) >= best_before
-    assert zombies_of(os.getpid(), besides=zombies_before) == []
+    assert zombies_of(os.getpid(), besides=children_before) == []

@@ -96,14 +96,9 @@ def statuses(ids: list[str]) -> dict[str, str]:
         return {row[0]: row[1] for row in rows}
 
 
-def zombies_of(parent: int, *, besides: Iterable[int] = ()) -> list[int]:
-    """Pids of zombie processes whose parent is `parent` (read from /proc), except those in `besides`.
-
-    A test that checks it leaves no zombie passes the ones it found when it began as `besides`: an
-    earlier test's worker that exited after that test's scheduler stopped is not this test's.
-    """
-    skip = set(besides)
-    found = []
+def children_of(parent: int) -> dict[int, str]:
+    """Pid -> state (``R``, ``S``, ``Z`` ...) of every process whose parent is `parent` (read from /proc)."""
+    found = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -112,6 +107,17 @@ def zombies_of(parent: int, *, besides: Iterable[int] = ()) -> list[int]:
         except OSError:
             continue
         fields = stat[stat.rindex(")") + 2:].split()
-        if fields[0] == "Z" and int(fields[1]) == parent and int(entry.name) not in skip:
-            found.append(int(entry.name))
+        if int(fields[1]) == parent:
+            found[int(entry.name)] = fields[0]
     return found
+
+
+def zombies_of(parent: int, *, besides: Iterable[int] = ()) -> list[int]:
+    """Pids of zombie processes whose parent is `parent`, except those in `besides`.
+
+    A test that checks it leaves no zombie passes every child it found when it began as `besides`
+    (``children_of(os.getpid())``): an earlier test's worker that exits after that test's scheduler
+    stopped, whenever it exits, is not this test's.
+    """
+    skip = set(besides)
+    return [pid for pid, state in children_of(parent).items() if state == "Z" and pid not in skip]

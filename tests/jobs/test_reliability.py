@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections import defaultdict
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,7 @@ from flywheel.platform.users import create_user
 from flywheel.store.engine import session_scope
 from tests.jobs.conftest import (
     HEARTBEAT_S,
+    children_of,
     job_state,
     running_scheduler,
     sleep_job,
@@ -57,11 +59,13 @@ def test_hundred_trivial_jobs_complete_in_fifo_order_per_user_without_zombies(
         owner = user if i % 2 == 0 else other
         ids[owner.id].append(sleep_job(session, owner, seconds=0.0).id)
     everything = ids[user.id] + ids[other.id]
+    children_before = children_of(os.getpid())
     started = time.monotonic()
     with running_scheduler(slots=2, per_user=1):
         wait_for(lambda: set(statuses(everything).values()) == {"completed"}, 300, every=0.5)
         elapsed = time.monotonic() - started
-        wait_for(lambda: zombies_of(os.getpid()) == [], 10)  # the scheduler reaps every finished worker
+        # the scheduler reaps every finished worker
+        wait_for(lambda: zombies_of(os.getpid(), besides=children_before) == [], 10)
     with session_scope() as s:
         jobs = {j.id: j for j in s.scalars(select(Job).where(Job.id.in_(everything)))}
     for owner_ids in ids.values():  # FIFO per user: started in submission order
@@ -80,6 +84,7 @@ def test_kill_9_of_a_worker_is_detected_within_two_heartbeats_and_the_next_job_r
 ) -> None:
     victim = sleep_job(session, user, seconds=30, steps=300).id
     follower = sleep_job(session, user, seconds=0.0).id
+    children_before = children_of(os.getpid())
     with running_scheduler(slots=1):
         running = wait_for(lambda: (j := job_state(victim)).status == "running" and j.heartbeat_at and j, 30)
         os.kill(running.pid, signal.SIGKILL)
@@ -94,7 +99,7 @@ def test_kill_9_of_a_worker_is_detected_within_two_heartbeats_and_the_next_job_r
         from flywheel.platform.models import Iteration
 
         assert s.get(Iteration, dead.iteration_id).status == "failed"
-    assert zombies_of(os.getpid()) == []
+    assert zombies_of(os.getpid(), besides=children_before) == []
 
 
 def test_a_silent_worker_is_declared_dead_killed_and_failed(project: object, session: Session, user: User) -> None:
@@ -126,20 +131,21 @@ def _scheduler(home: Path) -> subprocess.Popen[bytes]:
 def test_kill_9_of_the_scheduler_mid_queue_then_restart_ends_every_job_exactly_once(
     project: object, session: Session, user: User, jobs_home: Path
 ) -> None:
-    _become_subreaper()
     ids = [sleep_job(session, user, seconds=1.0, steps=4).id for _ in range(12)]
-    first = _scheduler(jobs_home)
-    try:
-        wait_for(lambda: list(statuses(ids).values()).count("completed") >= 3, 60)
-    finally:
-        first.kill()
-        first.wait()
-    second = _scheduler(jobs_home)
-    try:
-        wait_for(lambda: all(s in ("completed", "failed", "cancelled") for s in statuses(ids).values()), 90)
-    finally:
-        second.terminate()
-        second.wait(10)
+    children_before = children_of(os.getpid())
+    with _adopting_orphans():  # the killed scheduler's workers become ours, to be reaped
+        first = _scheduler(jobs_home)
+        try:
+            wait_for(lambda: list(statuses(ids).values()).count("completed") >= 3, 60)
+        finally:
+            first.kill()
+            first.wait()
+        second = _scheduler(jobs_home)
+        try:
+            wait_for(lambda: all(s in ("completed", "failed", "cancelled") for s in statuses(ids).values()), 90)
+        finally:
+            second.terminate()
+            second.wait(10)
     final = statuses(ids)
     events = _events(ids)
     for job_id in ids:
@@ -147,19 +153,29 @@ def test_kill_9_of_the_scheduler_mid_queue_then_restart_ends_every_job_exactly_o
         ends = [e for e in events[job_id] if e[1] in ("completed", "failed", "cancelled")]
         assert len(runs) <= 1 and len(ends) == 1, events[job_id]
     assert list(final.values()).count("completed") >= 10  # at most the two jobs that were mid-run may fail
-    _reap_orphans()
-    assert zombies_of(os.getpid()) == []
+    assert zombies_of(os.getpid(), besides=children_before) == []
 
 
-def _become_subreaper() -> None:
-    """Adopt orphans (the workers of the killed scheduler) so this test can reap them."""
+PR_SET_CHILD_SUBREAPER = 36
+
+
+@contextlib.contextmanager
+def _adopting_orphans(timeout: float = 30.0) -> Iterator[None]:
+    """Adopt the orphans of processes that die inside the block (PR_SET_CHILD_SUBREAPER), then wait for
+    each adopted one to exit and reap it, and stop adopting: later tests' zombie checks see none of them."""
     import ctypes
 
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
-
-
-def _reap_orphans() -> None:
-    for pid in zombies_of(os.getpid()):
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, os.WNOHANG)
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    before = set(children_of(os.getpid()))
+    prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    try:
+        yield
+    finally:
+        prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
+        deadline = time.monotonic() + timeout
+        while (adopted := set(children_of(os.getpid())) - before) and time.monotonic() < deadline:
+            for pid in adopted:
+                with contextlib.suppress(ChildProcessError):
+                    os.waitpid(pid, os.WNOHANG)
+            time.sleep(0.05)
+        assert not adopted, f"orphans still running {timeout:.0f} s after the test: {sorted(adopted)}"
