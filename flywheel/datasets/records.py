@@ -24,6 +24,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from flywheel.datasets.format import SIDECAR_PATH, DatasetCorruptError
 from flywheel.durable import append_bytes
 
@@ -138,11 +140,14 @@ def read_events(root: Path, rel: str = SIDECAR_PATH, *, missing_ok: bool = False
         raise DatasetCorruptError(f"{path} is missing", path=path) from None
     if not data:
         return [], 0
-    if data.endswith(b"\n"):
-        try:  # fast path: one parse for the whole log
-            return json.loads(b"[" + data[:-1].replace(b"\n", b",") + b"]"), len(data)
-        except ValueError:
-            pass
+    if data.endswith(b"\n"):  # fast path: one parse for the whole log
+        whole = b"[" + data[:-1].replace(b"\n", b",") + b"]"
+        # orjson parses 3x faster; json reads what orjson refuses (NaN, integers past 64 bits, lone surrogates)
+        for loads in (orjson.loads, json.loads):
+            try:
+                return loads(whole), len(data)
+            except ValueError:
+                continue
     events: list[Any] = []
     offset = 0
     lines = data.split(b"\n")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -41,6 +42,15 @@ def test_replay_applies_edit_events_in_order(tmp_path: Path) -> None:
     assert (r0.start_frame, r0.end_frame, r0.soft_deleted) == (2, 5, True)
     assert (r1.soft_deleted, r1.success, r1.metadata) == (False, False, {"k": [1, 2]})
     assert r0.created_at == datetime(2025, 1, 1, tzinfo=UTC)
+
+
+def test_metadata_only_python_json_writes_reads_back_the_same(tmp_path: Path) -> None:
+    """NaN, integers past 64 bits and lone surrogates: json writes them, the fast reader must not lose them."""
+    odd = {"nan": float("nan"), "big": 2**70, "surrogate": "\ud800", "plain": [1.5, "é"]}
+    write(tmp_path, [add_event(rec(0)), add_event(rec(1, metadata=odd))])
+    r0, r1 = load_records(tmp_path)
+    assert r0.metadata == {} and r1.metadata["big"] == 2**70 and r1.metadata["surrogate"] == "\ud800"
+    assert math.isnan(r1.metadata["nan"]) and r1.metadata["plain"] == [1.5, "é"]
 
 
 def test_torn_last_line_is_ignored_and_cut(tmp_path: Path) -> None:
