@@ -36,7 +36,7 @@ from flywheel.platform.users import create_user
 from flywheel.store.engine import session_scope
 from tests.autoresearch.conftest import SPACE_YAML, remote_log
 from tests.autoresearch.objectives import quadratic
-from tests.jobs.conftest import children_of, wait_for, zombies_of
+from tests.jobs.conftest import children_of, describe, wait_for, zombies_of
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 REPO = Path(__file__).resolve().parents[2]
@@ -63,7 +63,7 @@ def test_hundred_trials_no_hang_no_zombie_no_lost_or_duplicated_record(
         rows = session.scalars(select(AutoresearchTrial).where(AutoresearchTrial.run_id == mirror.run_id)).all()
         assert sorted(r.number for r in rows) == list(range(1, 101)) and {r.status for r in rows} == {"ok"}
     assert len(remote_log(bare_repo)) == 4
-    assert zombies_of(os.getpid(), besides=children_before) == []
+    assert not (zombies := zombies_of(os.getpid(), besides=children_before)), describe(zombies)
     assert threading.active_count() <= threads_before
     assert loop.ctl is not None and loop.ctl.best is not None and loop.ctl.best.mean_reward > 9.9
     assert elapsed < 120, f"100 trivial trials took {elapsed:.0f} s"
@@ -143,4 +143,4 @@ def test_kill_9_mid_sweep_then_resume(ar_home: Path, session: Session, tmp_path:
         assert s.query(Job).count() == 5  # no trial ran twice
     crowned = [r for r in records if r.champion]
     assert crowned and max(r.champion_reward or r.mean_reward for r in crowned) >= best_before
-    assert zombies_of(os.getpid(), besides=children_before) == []
+    assert not (zombies := zombies_of(os.getpid(), besides=children_before)), describe(zombies)

@@ -112,6 +112,17 @@ def children_of(parent: int) -> dict[int, str]:
     return found
 
 
+def describe(pids: Iterable[int]) -> list[str]:
+    """``pid (name) state ppid`` of each process, for a failing zombie check's message."""
+    out = []
+    for pid in pids:
+        try:
+            out.append(" ".join(Path(f"/proc/{pid}/stat").read_text().split()[:4]))
+        except OSError:
+            out.append(f"{pid} (gone)")
+    return out
+
+
 def zombies_of(parent: int, *, besides: Iterable[int] = ()) -> list[int]:
     """Pids of zombie processes whose parent is `parent`, except those in `besides`.
 
