@@ -1,17 +1,19 @@
 """Saving vs committing an episode: process-crash safety at once, power-loss durability in the background.
 
-``save_episode`` encodes the episode's parquet file in memory and returns once those bytes and its
-record are appended to the pending log (``pending.py``; its mp4 files are complete by then too).
+``save_episode`` builds the episode's arrow table and returns once the table (as an Arrow IPC stream,
+written in microseconds) and its record are appended to the pending log (``pending.py``; its mp4 files
+are complete by then too).
 Nothing is fsynced yet, but the operating system keeps every completed write when the process is
 killed, so from that moment a ``kill -9`` loses nothing. Saving creates no file per episode: the
 recording loop pays for one append to an open file.
 
-A committer thread then makes the saved episodes durable, in order and in batches: write each one's
-parquet file (temporary name, fsync, rename; several files at a time), fsync their folders, and only then
-append their records to the sidecar log (fsynced), the commit point; LeRobot's meta files follow. So the
-sidecar never names a file that is not on disk, even after a power loss. A batch gathers the episodes
-saved within half a second, so a fast recording loop is seldom interrupted: the committer's work (and
-its hunger for the GIL) comes in a few bursts instead of one per episode.
+A committer thread then makes the saved episodes durable, in order and in batches: encode and write
+each one's parquet file (temporary name, fsync, rename; several files at a time, on pool threads: the
+parquet encoder and the file calls release the GIL, so this runs on another core while recording goes
+on), fsync their folders, and only then append their records to the sidecar log (fsynced), the commit
+point; LeRobot's meta files follow. So the sidecar never names a file that is not on disk, even after a
+power loss. A batch gathers the episodes saved within a tenth of a second, so a fast recording loop
+pays for one wake-up and one round of fsyncs per batch, not per episode.
 
 After a crash, ``recover`` (run by every writer open, by compaction, and by edits when no writer is
 alive) commits the pending episodes whose data is whole and drops the rest (first those an earlier
@@ -50,7 +52,7 @@ from flywheel.datasets.records import EpisodeRecord, encode_events, read_events,
 from flywheel.durable import append_bytes, fsync_dir, fsync_file, temp_path
 
 #: How long a batch gathers saved episodes after its first one.
-GATHER_S = 0.5
+GATHER_S = 0.1
 #: A batch is committed early once its episodes hold this much memory (parquet bytes and stats columns).
 BATCH_BYTES = 64 << 20
 #: Saved episodes waiting for the committer before ``save_episode`` waits too.
@@ -75,6 +77,27 @@ def encode_parquet(table: pa.Table) -> pa.Buffer:
     sink = pa.BufferOutputStream()
     pq.write_table(table, sink, use_dictionary=False, write_statistics=False)
     return sink.getvalue()
+
+
+def encode_arrow(table: pa.Table) -> pa.Buffer:
+    """The table as an Arrow IPC stream (a pending log payload): its buffers, nearly as they are."""
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as stream:
+        stream.write_table(table)
+    return sink.getvalue()
+
+
+def payload_table(data: bytes | None, entry: Entry) -> pa.Table | None:
+    """The episode's table from a pending log payload (``entry.format``), None if missing or not whole."""
+    if data is None:
+        return None
+    try:
+        if entry.format == "arrow":
+            with pa.ipc.open_stream(pa.BufferReader(data)) as stream:
+                return stream.read_all()
+        return pq.read_table(pa.BufferReader(data))
+    except (OSError, pa.ArrowException):
+        return None
 
 
 def parquet_rows(source: Path | bytes) -> int | None:
@@ -104,7 +127,9 @@ def in_parallel(task: Callable[..., None], items: list[tuple[Any, ...]]) -> None
 
 
 def _write_synced(tmp: Path, data: Any) -> None:
-    """Create ``tmp`` with ``data`` and fsync it."""
+    """Create ``tmp`` with ``data`` (bytes, or a table encoded as parquet here) and fsync it."""
+    if isinstance(data, pa.Table):
+        data = encode_parquet(data)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
         view = memoryview(data)
@@ -116,8 +141,8 @@ def _write_synced(tmp: Path, data: Any) -> None:
 
 
 def write_durably(files: list[tuple[Path, Any]]) -> None:
-    """Write each ``(path, bytes)`` to a temporary name and fsync it (several at a time), then rename
-    them all and fsync their folders."""
+    """Write each ``(path, bytes or arrow table)`` to a temporary name and fsync it (several at a time; a
+    table is encoded as parquet on the way), then rename them all and fsync their folders."""
     renames = [(temp_path(path), path) for path, _ in files]
     try:
         in_parallel(_write_synced, [(tmp, data) for (tmp, _), (_, data) in zip(renames, files, strict=True)])
@@ -141,14 +166,21 @@ def videos_written(root: Path, episode_index: int, video_keys: list[str]) -> boo
 
 
 def _complete(root: Path, record: EpisodeRecord, entry: Entry, video_keys: list[str]) -> bool:
-    """Whether a pending episode's mp4 files are there and its parquet data is whole (file or log)."""
+    """Whether a pending episode's mp4 files are there and its frames are whole (parquet file or log)."""
     idx = record.episode_index
     if not videos_written(root, idx, video_keys):
         return False
     if parquet_rows(data_file(root, idx)) == record.total_frames:
         return True
-    payload = read_payload(root / PENDING_PATH, entry)
-    return payload is not None and parquet_rows(payload) == record.total_frames
+    table = payload_table(read_payload(root / PENDING_PATH, entry), entry)
+    return table is not None and table.num_rows == record.total_frames
+
+
+def _pending_file(root: Path, entry: Entry) -> Any:
+    """What ``write_durably`` writes as a pending episode's parquet file: its table, or older logs' parquet
+    bytes; None if they are gone."""
+    data = read_payload(root / PENDING_PATH, entry)
+    return data if entry.format == "parquet" else payload_table(data, entry)
 
 
 def pending_tail(root: Path, records: list[EpisodeRecord], video_keys: list[str]) -> list[tuple[EpisodeRecord, Entry]]:
@@ -188,14 +220,14 @@ def recover(root: Path, records: list[EpisodeRecord], video_keys: list[str]) -> 
 
     records = recover_legacy(root, records, video_keys)
     tail = pending_tail(root, records, video_keys)
-    commit_saved(root, [(record, entry.event, partial(read_payload, root / PENDING_PATH, entry))
-                        for record, entry in tail], video_keys)
+    commit_saved(root, [(record, entry.event, partial(_pending_file, root, entry)) for record, entry in tail],
+                 video_keys)
     clear_pending(root)
     return records + [r for r, _ in tail]
 
 
-#: A saved episode to commit: its record, its "add" event, and a function that returns its parquet bytes
-#: (None if they are gone), called only when its parquet file is not whole on disk already.
+#: A saved episode to commit: its record, its "add" event, and a function that returns its parquet file's
+#: bytes or its arrow table (None if they are gone), called only when that file is not whole on disk already.
 SavedEpisode = tuple[EpisodeRecord, list[Any], Callable[[], Any]]
 
 
@@ -244,7 +276,7 @@ def clear_pending(root: Path) -> None:
 class _Job:
     index: int
     line: bytes
-    parquet: Any
+    table: pa.Table
     note: Any
     size: int
 
@@ -276,11 +308,11 @@ class Committer:
         self._thread = threading.Thread(target=self._run, name="flywheel-commit", daemon=True)
         self._thread.start()
 
-    def submit(self, index: int, line: bytes, parquet: Any, note: Any, size: int) -> None:
-        """Queue episode ``index``: its "add" ``line``, its ``parquet`` bytes and the ``note`` for
-        ``on_commit``, which hold ``size`` bytes of memory until the episode is committed."""
+    def submit(self, index: int, line: bytes, table: pa.Table, note: Any, size: int) -> None:
+        """Queue episode ``index``: its "add" ``line``, its ``table`` (encoded as its parquet file) and the
+        ``note`` for ``on_commit``, which hold ``size`` bytes of memory until the episode is committed."""
         self.raise_error()
-        self._queue.put(_Job(index, line, parquet, note, size))
+        self._queue.put(_Job(index, line, table, note, size))
         with self._lock:
             self._queued_bytes += size
             if self._queued_bytes >= BATCH_BYTES:
@@ -326,6 +358,6 @@ class Committer:
 
     def _commit(self, jobs: list[_Job]) -> None:
         """Write a batch of saved episodes' parquet files durably, then commit them with one sidecar append."""
-        write_durably([(data_file(self.root, job.index), job.parquet) for job in jobs])
+        write_durably([(data_file(self.root, job.index), job.table) for job in jobs])
         append_bytes(self.root / SIDECAR_PATH, b"".join(job.line for job in jobs))  # the commit point
         self._on_commit([job.note for job in jobs])

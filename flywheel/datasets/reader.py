@@ -14,7 +14,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from flywheel.datasets.commit import pending_tail
+from flywheel.datasets.commit import payload_table, pending_tail
 from flywheel.datasets.episode import EpisodeArrays
 from flywheel.datasets.format import (
     DEFAULT_FEATURES,
@@ -123,9 +123,9 @@ class DatasetReader:
         path = data_file(self.root, rec.episode_index)
         entry = self._pending.get(rec.episode_index)
         if entry is not None and not path.is_file():  # saved, not committed yet: its bytes are in the log
-            data = read_payload(self.root / PENDING_PATH, entry)
-            if data is not None:  # (else it was committed meanwhile)
-                return table_columns(pq.read_table(pa.BufferReader(data)), rec, self.features, path)
+            table = payload_table(read_payload(self.root / PENDING_PATH, entry), entry)
+            if table is not None:  # (else it was committed meanwhile)
+                return table_columns(table, rec, self.features, path)
         return table_columns(read_parquet(path, rec.episode_index), rec, self.features, path)
 
     def read_video(self, episode_index: int, key: str) -> np.ndarray:

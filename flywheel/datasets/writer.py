@@ -4,10 +4,10 @@ Recording: ``add_frame`` checks a frame (dtype, shape, finite values) and copies
 buffer, one preallocated array per column that doubles when full; nothing is written yet.
 
 Saving an episode (``save_episode``/``append_episode``): its mp4 files are written (fsynced by
-``encode_video``), its parquet file is encoded in memory, and both those bytes and its record are
+``encode_video``), its arrow table is built, and the table (an Arrow IPC stream) and its record are
 appended to the pending log (``pending.py``); from then on a ``kill -9`` loses nothing. The committer
-thread (``commit.py``) then writes the parquet file durably, appends the record to the sidecar log, the
-commit point, and updates LeRobot's meta files. A crash before the pending log has the episode whole
+thread (``commit.py``) then encodes and writes the parquet file durably, appends the record to the
+sidecar log, the commit point, and updates LeRobot's meta files. A crash before the pending log has the episode whole
 leaves files nobody refers to: they are invisible, and the next ``open_for_append`` deletes them. Each
 writer session is a new chunk id (one append batch) and never rewrites an existing episode file.
 
@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from flywheel.datasets.commit import Committer, clear_pending, encode_parquet, episode_table, recover
+from flywheel.datasets.commit import Committer, clear_pending, encode_arrow, episode_table, recover
 from flywheel.datasets.episode import EpisodeArrays
 from flywheel.datasets.format import (
     DEFAULT_FEATURES,
@@ -395,7 +395,7 @@ class DatasetWriter:
         """Commit the added frames as one episode.
 
         On return the episode survives a kill of the process (it is in the pending log); it survives a
-        power loss once the committer has fsynced it, within about half a second, or after :meth:`flush`.
+        power loss once the committer has fsynced it, within a fraction of a second, or after :meth:`flush`.
 
         Args:
             success: whether the episode achieved its task, if known.
@@ -515,7 +515,7 @@ class DatasetWriter:
                 written.append(path)
                 encode_video(columns[key], path, self.fps)
             self._mkdir(data_file(self.root, index).parent)  # for the committer
-            parquet = encode_parquet(episode_table(cols, self.features, self._schema))
+            table = episode_table(cols, self.features, self._schema)  # of fresh arrays: nothing reuses them
             record = EpisodeRecord(
                 episode_index=index, episode_id=uuid.uuid4().hex, chunk_id=self.chunk_id, created_at=now(),
                 total_frames=n, start_frame=0, end_frame=n, task=task,
@@ -524,7 +524,7 @@ class DatasetWriter:
                 max_skew_ms=None if max_skew_ms is None else float(max_skew_ms), metadata=metadata,
             )
             line = encode_events([add_event(record)])
-            self._pending.append(line, parquet)  # saved: a kill -9 loses nothing now
+            self._pending.append(line, encode_arrow(table))  # saved: a kill -9 loses nothing now
         except BaseException:
             for path in written:
                 path.unlink(missing_ok=True)
@@ -533,8 +533,8 @@ class DatasetWriter:
         measured = {k: v for k, v in cols.items() if k not in _CLOSED_FORM}
         saved = _Saved(record, measured, int(cols["index"][0, 0]), task_index,
                        compute_episode_stats({k: columns[k] for k in self._video_keys}, self._all_features))
-        size = len(parquet) + sum(v.nbytes for v in measured.values())
-        self._committer.submit(index, line, parquet, saved, size)
+        size = table.nbytes + sum(v.nbytes for v in measured.values())
+        self._committer.submit(index, line, table, saved, size)
         self._next_index += 1
         self._next_frame += n
         self._tasks.setdefault(task, task_index)

@@ -54,3 +54,20 @@ def test_a_failed_append_leaves_the_log_as_it_was(tmp_path: Path, monkeypatch) -
     assert [e.event for e in entries] == [["add", 0], ["add", 1]]
     assert read_payload(path, entries[1]) == b"again"
     assert read_payload(tmp_path / "gone.log", entries[1]) is None
+
+
+def test_a_payload_that_fails_its_crc_reads_as_missing(tmp_path: Path) -> None:
+    path = tmp_path / "pending.log"
+    write(path, b"x" * 100)
+    (entry,) = read_entries(path)
+    data = bytearray(path.read_bytes())
+    data[entry.offset + 50] ^= 1  # one bit a power loss garbled
+    path.write_bytes(bytes(data))
+    assert read_entries(path) == [entry] and read_payload(path, entry) is None
+
+
+def test_entries_of_the_previous_format_are_parquet_and_an_unknown_format_ends_the_log(tmp_path: Path) -> None:
+    path = tmp_path / "pending.log"
+    path.write_bytes(b'{"size":4,"add":["add",0]}\nPAR1' + b'{"size":1,"format":"zip","add":["add",1]}\nz')
+    (entry,) = read_entries(path)
+    assert (entry.format, entry.crc, read_payload(path, entry)) == ("parquet", None, b"PAR1")

@@ -357,6 +357,57 @@ def test_pending_episode_with_incomplete_file_stays_invisible(tmp_path: Path, mo
     assert [r.total_frames for r in DatasetReader(root).records] == [2]
 
 
+def _saved_not_committed(root: Path, monkeypatch, lengths: list[int]) -> Path:
+    """Episodes of ``lengths`` frames saved to the pending log by a writer that died before committing."""
+    from flywheel.datasets.commit import Committer
+
+    monkeypatch.setattr(Committer, "_commit", lambda self, jobs: None)
+    w = create_dataset(root, features=FEATURES, fps=10, robot_type="arm")
+    for i, n in enumerate(lengths):
+        record(w, n, start=10 * i)
+    w._committer.close()
+    w._release()
+    monkeypatch.undo()
+    return root / "meta/flywheel_pending.log"
+
+
+def test_a_pending_log_of_the_previous_format_is_recovered(tmp_path: Path, monkeypatch) -> None:
+    """Logs written before the arrow payloads hold a parquet file per entry and no format key."""
+    from flywheel.datasets.commit import encode_parquet, payload_table
+    from flywheel.datasets.pending import read_entries, read_payload
+
+    log = _saved_not_committed(tmp_path / "ds", monkeypatch, [3, 4])
+    old = b""
+    for entry in read_entries(log):
+        assert entry.format == "arrow" and entry.crc is not None
+        parquet = encode_parquet(payload_table(read_payload(log, entry), entry)).to_pybytes()
+        add_line = json.dumps(entry.event, separators=(",", ":")).encode()
+        old += b'{"size":%d,"add":%s}\n' % (len(parquet), add_line) + parquet  # as the previous writer wrote it
+    log.write_bytes(old)
+    assert [e.format for e in read_entries(log)] == ["parquet", "parquet"]
+    assert [r.total_frames for r in DatasetReader(tmp_path / "ds").records] == [3, 4]  # readers see them
+    with open_for_append(tmp_path / "ds") as w:  # the next writer commits them
+        assert w.num_episodes == 2
+    assert not log.exists()
+    episode = DatasetReader(tmp_path / "ds").read_episode(1).columns
+    assert episode["action"][:, 0].tolist() == [10, 11, 12, 13]
+
+
+def test_a_payload_garbled_by_a_power_loss_is_dropped_with_what_follows(tmp_path: Path, monkeypatch) -> None:
+    from flywheel.datasets.pending import read_entries
+
+    log = _saved_not_committed(tmp_path / "ds", monkeypatch, [3, 4, 5])
+    second = read_entries(log)[1]
+    data = bytearray(log.read_bytes())
+    data[second.offset + second.size // 2: second.offset + second.size // 2 + 64] = bytes(64)  # never written back
+    log.write_bytes(bytes(data))
+    assert [r.total_frames for r in DatasetReader(tmp_path / "ds").records] == [3]
+    with open_for_append(tmp_path / "ds") as w:
+        assert w.num_episodes == 1
+        record(w, 2)
+    assert [r.total_frames for r in DatasetReader(tmp_path / "ds").records] == [3, 2]
+
+
 def test_batches_commit_when_full_or_when_the_writer_closes(tmp_path: Path, monkeypatch) -> None:
     import time
 
