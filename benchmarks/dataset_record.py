@@ -3,9 +3,9 @@
 Frames: 64-d float32 state and 8-d float32 action, 200-frame episodes. The anchor builds one arrow table
 per episode from ready-made arrays and writes it with ``pyarrow.parquet.write_table`` (no fsync, no
 metadata). Flywheel adds frames one at a time with ``add_frame`` (validated, copied) and saves each
-episode crash-safe: its parquet file encoded in memory and appended with its record to the pending log
+episode crash-safe: its arrow table appended (Arrow IPC, with a CRC) with its record to the pending log
 before ``save_episode`` returns (a kill -9 loses nothing from then on), then, on the committer thread
-and in batches, the parquet file written and fsynced, the sidecar commit and LeRobot's meta files.
+and in batches, the parquet file encoded, written and fsynced, the sidecar commit and LeRobot's meta files.
 Flywheel's time includes ``close()``, which waits until every episode is committed. The two sides
 alternate for several rounds, in the same order within each (``os.sync()`` between them, untimed, so
 neither pays for the other's write-back), and the figure is the median of the rounds' ratios: on shared
