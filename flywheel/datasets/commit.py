@@ -53,7 +53,7 @@ from flywheel.durable import append_bytes, fsync_dir, fsync_file, temp_path
 
 #: How long a batch gathers saved episodes after its first one.
 GATHER_S = 0.1
-#: A batch is committed early once its episodes hold this much memory (parquet bytes and stats columns).
+#: A batch is committed early once its episodes hold this much memory (arrow tables and stats columns).
 BATCH_BYTES = 64 << 20
 #: Saved episodes waiting for the committer before ``save_episode`` waits too.
 _QUEUE_LIMIT = 1024
@@ -287,8 +287,8 @@ class Committer:
     A batch starts with the first episode saved after the previous batch and gathers the episodes saved
     in the next ``GATHER_S`` seconds, or fewer once ``BATCH_BYTES`` are waiting or the writer closes.
     So a fast recording loop pays for one wake-up, one round of fsyncs (``PARALLEL_FILES`` in flight)
-    and one sidecar append per batch rather than per episode, and the committer seldom takes the GIL
-    from it.
+    and one sidecar append per batch rather than per episode; the parquet encoding, the bulk of the
+    committer's work, runs without the GIL.
 
     Args:
         root: the dataset folder.
