@@ -2,7 +2,7 @@
 
 ``meta/flywheel_pending.log`` gets one entry per saved episode, appended with one ``writev``::
 
-    {"size":<n>,"format":"arrow","crc":<CRC-32 of the payload>,"add":<the episode's "add" event>}\n
+    {"size":<n>,"format":"arrow","crc":<CRC-32 of the payload>,"add":<the episode's "add" event>}\\n
     <n bytes: the episode's arrow table, as an Arrow IPC stream>
 
 The payload is the table the episode's parquet file is encoded from (by the committer, off the
@@ -19,7 +19,7 @@ less than creating a file per episode.
 
 Example:
     >>> log = PendingLog(Path("/tmp/fw-pending.log"))  # doctest: +SKIP
-    >>> log.append(b'["add",0]\n', b"ARROW1...")  # doctest: +SKIP
+    >>> log.append(b'["add",0]\\n', b"ARROW1...")  # doctest: +SKIP
     >>> [e.event for e in read_entries(Path("/tmp/fw-pending.log"))]  # doctest: +SKIP
     [['add', 0]]
 """

@@ -7,9 +7,10 @@ Saving an episode (``save_episode``/``append_episode``): its mp4 files are writt
 ``encode_video``), its arrow table is built, and the table (an Arrow IPC stream) and its record are
 appended to the pending log (``pending.py``); from then on a ``kill -9`` loses nothing. The committer
 thread (``commit.py``) then encodes and writes the parquet file durably, appends the record to the
-sidecar log, the commit point, and updates LeRobot's meta files. A crash before the pending log has the episode whole
-leaves files nobody refers to: they are invisible, and the next ``open_for_append`` deletes them. Each
-writer session is a new chunk id (one append batch) and never rewrites an existing episode file.
+sidecar log, the commit point, and updates LeRobot's meta files. A crash before the pending log has the
+episode whole leaves files nobody refers to: they are invisible, and the next ``open_for_append``
+deletes them. Each writer session is a new chunk id (one append batch) and never rewrites an existing
+episode file.
 
 Saving costs the same for the 1000th episode as for the first: the jsonl files are appended to and only
 the small ``info.json`` is replaced, at most once a second (and at close). LeRobot's meta files are
